@@ -1,0 +1,5 @@
+import sys
+
+from methods.cli import main
+
+sys.exit(main())

@@ -1,0 +1,111 @@
+"""Command line: `python -m methods {train,check-data,complexity,table,runs}`; the Snakemake scripts call the
+same functions."""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from pathlib import Path
+
+from methods.spec import RunSpec
+
+
+def train(spec: RunSpec, data_root: str, cache_dir: str | None, num_workers: int, threads: int | None) -> dict:
+    from methods.engine.trainer import Runtime, train_run
+    runtime = Runtime(data_root=Path(data_root), cache_dir=Path(cache_dir) if cache_dir else None,
+                      num_workers=num_workers, threads=threads)
+    return train_run(spec, runtime)
+
+
+def check_data(preset: str, dataset: str, data_root: str, cache_dir: str | None, stamp: Path) -> dict:
+    """Load a dataset once through its real loader (which checks Table 1's sizes) and write a small stamp."""
+    from methods import config
+    from methods.data import describe_split, load_splits
+    from methods.engine.checkpoint import save_json
+    from methods.spec import dataset_facts
+    facts = dataset_facts(preset, dataset)
+    settings = config.preset(preset)
+    train_split, val_split = load_splits(facts, settings["data_source"], Path(data_root),
+                                         synthetic=settings.get("synthetic"),
+                                         cache_dir=Path(cache_dir) if cache_dir else None)
+    summary = {"dataset": dataset, "preset": preset, "source": settings["data_source"],
+               "train": describe_split(train_split), "val": describe_split(val_split)}
+    save_json(summary, stamp)
+    return summary
+
+
+def complexity(arch: str, family: str, num_classes: int, image_size: int, out: Path) -> dict:
+    from methods.engine.checkpoint import save_json
+    from methods.models.complexity import complexity as measure
+    result = {"arch": arch, "family": family, "num_classes": num_classes, "image_size": image_size,
+              **measure(arch, num_classes=num_classes, image_size=image_size, family=family)}
+    save_json(result, out)
+    return result
+
+
+def table(target: str) -> list[Path]:
+    from methods.grid import preset_of_target
+    from methods.tables import write_table
+    preset, name = preset_of_target(target.removesuffix(".md").removesuffix(".tex").removesuffix(".csv"))
+    return write_table(preset, name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m methods", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("train", help="train one run: python -m methods train results/<preset>/<dataset>/<arch>/<run>/seed<k>")
+    p.add_argument("run_dir")
+    p.add_argument("--data-root", default="data")
+    p.add_argument("--cache-dir", default=None)
+    p.add_argument("--num-workers", type=int, default=4)
+    p.add_argument("--threads", type=int, default=None)
+    p = sub.add_parser("table", help="write tables/<...>.{md,tex,csv} from the metrics files that exist")
+    p.add_argument("target", nargs="+", help="e.g. tables/table2.md tables/smoke/table4.md tables/demo.md")
+    p = sub.add_parser("runs", help="list the run directories a table needs")
+    p.add_argument("target")
+    args = parser.parse_args(argv)
+    if args.command == "train":
+        train(spec_from_dir(args.run_dir), args.data_root, args.cache_dir, args.num_workers, args.threads)
+    elif args.command == "table":
+        for target in args.target:
+            for path in table(target):
+                print(path)
+    elif args.command == "runs":
+        from methods.grid import build_table, preset_of_target, required_runs
+        for run in required_runs(build_table(*preset_of_target(args.target.removesuffix(".md")))):
+            print(run.directory)
+    return 0
+
+
+class _Tee:
+    def __init__(self, *streams):
+        self.streams = streams
+
+    def write(self, text: str) -> None:
+        for stream in self.streams:
+            stream.write(text)
+            stream.flush()
+
+    def flush(self) -> None:
+        for stream in self.streams:
+            stream.flush()
+
+
+@contextlib.contextmanager
+def tee_output(log_path: str):
+    """Echo stdout/stderr to the job's log, appending, so a resumed run keeps the earlier attempt's lines."""
+    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "a") as log, contextlib.redirect_stdout(_Tee(sys.stdout, log)), \
+            contextlib.redirect_stderr(_Tee(sys.stderr, log)):
+        yield
+
+
+def spec_from_dir(run_dir: str) -> RunSpec:
+    parts = Path(run_dir).parts
+    if len(parts) != 6 or parts[0] != "results" or not parts[5].startswith("seed"):
+        raise SystemExit(f"{run_dir}: expected results/<preset>/<dataset>/<arch>/<run>/seed<k>")
+    return RunSpec.from_parts(parts[1], parts[2], parts[3], parts[4], parts[5].removeprefix("seed"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""Batches for one epoch: deterministic order from (seed, epoch), augmentation, normalisation, on the device."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms
+
+from methods.data.errors import DatasetError
+from methods.data.facts import DatasetFacts
+from methods.data.splits import FileSplit, Split, TensorSplit
+from methods.data.tensor_ops import normalise, random_crop_flip, resize_uint8
+
+CROP_PADDING = 4
+SUPPORTED_AUGMENT = {TensorSplit: ("none", "crop_flip"), FileSplit: ("none", "imagenet")}
+# independent random streams derived from (seed, epoch)
+ORDER_STREAM, AUGMENT_STREAM, LOADER_STREAM = 0, 1, 2
+
+
+class BatchStream(Protocol):
+    """Iterable of (images float32 [B, C, S, S] normalised, labels int64 [B]) on the device; len = batches."""
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]: ...
+
+
+def derive_seed(*numbers: int) -> int:
+    return int(np.random.SeedSequence([int(n) for n in numbers]).generate_state(1)[0])
+
+
+def plan_batches(indices: torch.Tensor, *, shuffle: bool, batch_size: int,
+                 generator: torch.Generator) -> list[torch.Tensor]:
+    """The sample indices of each batch of one epoch (a class-paired sampler would replace this function).
+
+    Training shuffles and drops the last short batch when there is more than one batch (BatchNorm needs >1
+    sample); evaluation keeps the given order and every sample.
+    """
+    if shuffle:
+        indices = indices[torch.randperm(len(indices), generator=generator)]
+    batches = list(indices.split(batch_size))
+    if shuffle and len(batches) > 1 and len(batches[-1]) < batch_size:
+        batches.pop()
+    return batches
+
+
+def make_batches(split: Split, facts: DatasetFacts, *, train: bool, batch_size: int,
+                 device: torch.device | str, seed: int, epoch: int, num_workers: int = 0,
+                 indices: torch.Tensor | None = None) -> BatchStream:
+    supported = SUPPORTED_AUGMENT[type(split)]
+    if facts.augment not in supported:
+        raise DatasetError(f"{facts.name}: augment {facts.augment!r} is not supported for "
+                           f"{type(split).__name__} data (use one of {', '.join(supported)} in config/datasets.yaml)")
+    indices = torch.arange(len(split)) if indices is None else torch.as_tensor(indices, dtype=torch.int64)
+    order = torch.Generator().manual_seed(derive_seed(seed, epoch, ORDER_STREAM))
+    batches = plan_batches(indices, shuffle=train, batch_size=batch_size, generator=order)
+    augment_seed = derive_seed(seed, epoch, AUGMENT_STREAM) if train and facts.augment != "none" else None
+    device = torch.device(device)
+    if isinstance(split, TensorSplit):
+        return TensorBatches(split, facts, batches, device, augment_seed)
+    return LoaderBatches(split, facts, batches, device, augment_seed, num_workers,
+                         loader_seed=derive_seed(seed, epoch, LOADER_STREAM))
+
+
+class TensorBatches:
+    """Gathers, augments and normalises batches of a TensorSplit held on the device."""
+
+    def __init__(self, split: TensorSplit, facts: DatasetFacts, batches: list[torch.Tensor],
+                 device: torch.device, augment_seed: int | None):
+        self.split, self.facts, self.batches = split, facts, batches
+        self.device, self.augment_seed = device, augment_seed
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        images, labels = self.split.on_device(self.device)
+        size = self.facts.image_size
+        generator = None if self.augment_seed is None else torch.Generator().manual_seed(self.augment_seed)
+        for batch in self.batches:
+            batch = batch.to(self.device, non_blocking=True)
+            pixels = images[batch]
+            if pixels.shape[-1] != size or pixels.shape[-2] != size:
+                pixels = resize_uint8(pixels, size)
+            if generator is not None:
+                pixels = random_crop_flip(pixels, CROP_PADDING, generator)
+            yield normalise(pixels, self.facts.mean, self.facts.std), labels[batch]
+
+
+def file_transform(facts: DatasetFacts, train: bool) -> transforms.Compose:
+    """ImageNet-style PIL transforms, scaled to facts.image_size (S=224 gives Resize(256) + CenterCrop(224))."""
+    size = facts.image_size
+    if train and facts.augment == "imagenet":
+        geometry = [transforms.RandomResizedCrop(size), transforms.RandomHorizontalFlip()]
+    else:
+        geometry = [transforms.Resize(round(size * 256 / 224)), transforms.CenterCrop(size)]
+    return transforms.Compose([*geometry, transforms.ToTensor(), transforms.Normalize(facts.mean, facts.std)])
+
+
+class _FileDataset(Dataset):
+    """Opens and transforms one sample. Random transforms are seeded per (epoch seed, sample index), so the
+    result does not depend on the number of workers or on which worker gets the sample."""
+
+    def __init__(self, split: FileSplit, transform: transforms.Compose, augment_seed: int | None):
+        self.split, self.transform, self.augment_seed = split, transform, augment_seed
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image = self.split.open_image(self.split.items[index])
+        if self.augment_seed is None:
+            return self.transform(image), self.split.labels[index]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(self.augment_seed, index))
+            return self.transform(image), self.split.labels[index]
+
+
+class LoaderBatches:
+    """A DataLoader over a FileSplit whose batches are moved to the device."""
+
+    def __init__(self, split: FileSplit, facts: DatasetFacts, batches: list[torch.Tensor], device: torch.device,
+                 augment_seed: int | None, num_workers: int, loader_seed: int):
+        dataset = _FileDataset(split, file_transform(facts, train=augment_seed is not None), augment_seed)
+        # an own generator keeps the loader from drawing its workers' base seed from the global RNG
+        self.loader = DataLoader(dataset, batch_sampler=[batch.tolist() for batch in batches],
+                                 num_workers=num_workers, pin_memory=device.type == "cuda",
+                                 generator=torch.Generator().manual_seed(loader_seed))
+        self.device = device
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for images, labels in self.loader:
+            yield images.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)

@@ -1,0 +1,39 @@
+"""The per-epoch CSV: the single source of every number a table shows."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from methods.engine.checkpoint import atomic_write
+
+
+class EpochLog:
+    """Rows live in memory and in every checkpoint (Snakemake deletes a failed job's outputs, epochs.csv among
+    them, so a resumed run restores its rows from last.pt); the CSV is rewritten atomically each epoch."""
+
+    def __init__(self, path: Path, rows: list[dict] | None = None):
+        self.path = path
+        self.rows: list[dict] = list(rows or [])
+        self._write()
+
+    def append(self, row: dict) -> None:
+        self.rows.append(row)
+        self._write()
+
+    def _write(self) -> None:
+        if not self.rows:
+            self.path.unlink(missing_ok=True)
+            return
+        columns = list(dict.fromkeys(key for row in self.rows for key in row))
+
+        def write(tmp: str) -> None:
+            with open(tmp, "w", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=columns)
+                writer.writeheader()
+                writer.writerows(self.rows)
+        atomic_write(self.path, write)
+
+
+def read_epochs(path: Path) -> list[dict]:
+    with path.open(newline="") as handle:
+        return [{k: float(v) if k != "epoch" else int(v) for k, v in row.items()} for row in csv.DictReader(handle)]

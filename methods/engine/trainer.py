@@ -1,0 +1,205 @@
+"""One training run: resolve the spec, train with SGD + step decay, evaluate every epoch, checkpoint, resume."""
+from __future__ import annotations
+
+import json
+import platform
+import random
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import methods
+from methods.data import load_splits, make_batches
+from methods.engine import checkpoint
+from methods.engine.device import describe, pick_device
+from methods.engine.epoch_log import EpochLog
+from methods.engine.evaluate import evaluate, topk_correct
+from methods.method import parse_options
+from methods.models import build_model
+from methods.registry import get_method_class
+from methods import config
+from methods.spec import RunSpec, dataset_facts, protocol_hash, resolve
+
+
+class RunError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Settings that do not change a run's result (so they are not part of its protocol)."""
+    data_root: Path = Path("data")
+    cache_dir: Path | None = None
+    num_workers: int = 4
+    threads: int | None = None
+    progress_every_s: float = 60.0
+
+
+def train_run(spec: RunSpec, runtime: Runtime, root: Path = Path(".")) -> dict:
+    protocol = resolve(spec)
+    digest = protocol_hash(protocol)
+    run_dir = root / spec.directory
+    _refuse_other_protocol(run_dir / "metrics.json", digest)
+    if runtime.threads:
+        torch.set_num_threads(runtime.threads)
+    _seed_everything(spec.seed)
+    device = pick_device()
+    facts = dataset_facts(spec.preset, spec.dataset)
+    preset = config.preset(spec.preset)
+    train_split, val_split = load_splits(facts, preset["data_source"], runtime.data_root,
+                                         synthetic=preset.get("synthetic"), cache_dir=runtime.cache_dir)
+    method = _build_method(spec, protocol, facts, root).to(device)
+    optimizer = torch.optim.SGD([p for p in method.parameters() if p.requires_grad],
+                                lr=protocol["optimizer"]["lr"], momentum=protocol["optimizer"]["momentum"],
+                                weight_decay=protocol["optimizer"]["weight_decay"])
+    schedule = protocol["schedule"]
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, schedule["milestones"], schedule["gamma"])
+    start_epoch, elapsed, rows = _resume(run_dir / "last.pt", digest, method, optimizer, scheduler)
+    log = EpochLog(run_dir / "epochs.csv", rows)
+    _say(spec, f"{'resuming at' if start_epoch else 'starting'} epoch {start_epoch + 1}/{schedule['epochs']} "
+               f"on {describe(device)}; {len(train_split)} train / {len(val_split)} val images")
+    for epoch in range(start_epoch + 1, schedule["epochs"] + 1):
+        tic = time.time()
+        lr = optimizer.param_groups[0]["lr"]
+        train_stats = _train_epoch(spec, method, optimizer, make_batches(
+            train_split, facts, train=True, batch_size=protocol["batch_size"], device=device, seed=spec.seed,
+            epoch=epoch, num_workers=runtime.num_workers), protocol["max_steps_per_epoch"], runtime)
+        scheduler.step()
+        val = evaluate(method, make_batches(val_split, facts, train=False, batch_size=protocol["batch_size"],
+                                            device=device, seed=spec.seed, epoch=epoch,
+                                            num_workers=runtime.num_workers),
+                       max_batches=protocol["max_eval_batches"])
+        elapsed += time.time() - tic
+        log.append({"epoch": epoch, "lr": lr, **train_stats, "val_top1": val["top1"], "val_top5": val["top5"],
+                    "epoch_time_s": round(time.time() - tic, 3), "elapsed_s": round(elapsed, 3)})
+        checkpoint.save_torch({"epoch": epoch, "elapsed_s": elapsed, "protocol_hash": digest,
+                               "method": method.trainable_state_dict(), "optimizer": optimizer.state_dict(),
+                               "scheduler": scheduler.state_dict(), "rng": checkpoint.rng_state(),
+                               "rows": log.rows},
+                              run_dir / "last.pt")
+        _say(spec, f"epoch {epoch}/{schedule['epochs']} loss {train_stats['train_loss']:.4f} "
+                   f"train-top1 {train_stats['train_top1']:.2f} val-top1 {val['top1']:.2f} "
+                   f"val-top5 {val['top5']:.2f} lr {lr:g} {time.time() - tic:.1f}s")
+    return _finish(spec, protocol, digest, method, log, device, elapsed, run_dir)
+
+
+def _train_epoch(spec, method, optimizer, batches, max_steps, runtime) -> dict:
+    method.train()
+    sums: dict[str, float] = {}
+    correct = seen = 0
+    last_report = time.time()
+    steps = len(batches) if max_steps is None else min(max_steps, len(batches))
+    for step, (images, targets) in enumerate(batches):
+        if step >= steps:
+            break
+        logits, terms = method.forward_train(images, targets)
+        loss = sum(terms.values())
+        if not torch.isfinite(loss):
+            raise RunError(f"{spec.directory}: loss is {loss.item()} at step {step} "
+                           f"(terms { {k: v.item() for k, v in terms.items()} }); lower the lr or check the data")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        batch = len(targets)
+        for name, value in (("loss", loss), *terms.items()):
+            sums[name] = sums.get(name, 0.0) + value.item() * batch
+        correct += topk_correct(logits.detach(), targets, (1,))[0]
+        seen += batch
+        if time.time() - last_report > runtime.progress_every_s:
+            _say(spec, f"  step {step + 1}/{steps} loss {sums['loss'] / seen:.4f}")
+            last_report = time.time()
+    stats = {f"train_{name}": total / seen for name, total in sums.items()}
+    stats["train_top1"] = 100.0 * correct / seen
+    return stats
+
+
+def _build_method(spec: RunSpec, protocol: dict, facts, root: Path):
+    model = build_model(spec.arch, facts.num_classes, family=facts.arch_family, in_channels=facts.channels)
+    method_cls = get_method_class(spec.run.method)
+    options = parse_options(method_cls.Options, protocol["options"])
+    reference = load_reference(spec.reference, root) if spec.reference else None
+    return method_cls(model, facts.num_classes, options, reference)
+
+
+def load_reference(spec: RunSpec, root: Path = Path(".")) -> torch.nn.Module:
+    """The deployed network of a finished run, checked to be of the protocol the config resolves to now."""
+    model_path, metrics_path = root / spec.directory / "model.pt", root / spec.directory / "metrics.json"
+    if not model_path.exists() or not metrics_path.exists():
+        raise RunError(f"reference run {spec.directory} is not finished (no model.pt / metrics.json); "
+                       f"train it first: snakemake {spec.directory}/metrics.json")
+    expected = protocol_hash(resolve(spec))
+    found = json.loads(metrics_path.read_text())["protocol_hash"]
+    if found != expected:
+        raise RunError(f"reference run {spec.directory} was trained under another protocol ({found}, config now "
+                       f"gives {expected}); rerun it (snakemake --forcerun {spec.directory}/metrics.json)")
+    saved = torch.load(model_path, map_location="cpu", weights_only=True)
+    model = build_model(saved["arch"], saved["num_classes"], family=saved["family"], in_channels=saved["in_channels"])
+    model.load_state_dict(saved["state_dict"])
+    return model
+
+
+def _refuse_other_protocol(metrics_path: Path, digest: str) -> None:
+    if metrics_path.exists():
+        found = json.loads(metrics_path.read_text()).get("protocol_hash")
+        raise RunError(f"{metrics_path} already exists (protocol {found}, requested {digest}); it is never "
+                       "overwritten: move it away first if you mean to retrain")
+
+
+def _resume(path: Path, digest: str, method, optimizer, scheduler) -> tuple[int, float, list[dict]]:
+    if not path.exists():
+        return 0, 0.0, []
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if state["protocol_hash"] != digest:
+        raise RunError(f"{path} was written under protocol {state['protocol_hash']}, the config now gives {digest}; "
+                       "restore the config, or move the checkpoint away to start this run afresh")
+    method.load_trainable_state_dict(state["method"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    checkpoint.set_rng_state(state["rng"])
+    return state["epoch"], state["elapsed_s"], state["rows"]
+
+
+def _finish(spec, protocol, digest, method, log: EpochLog, device, elapsed, run_dir: Path) -> dict:
+    model = method.deploy_model()
+    family = protocol["facts"]["arch_family"]
+    checkpoint.save_torch({"arch": spec.arch, "num_classes": protocol["facts"]["num_classes"], "family": family,
+                           "in_channels": protocol["facts"]["channels"], "protocol_hash": digest,
+                           "state_dict": {k: v.cpu() for k, v in model.state_dict().items()}},
+                          run_dir / "model.pt")
+    final = log.rows[-1]
+    best = max(log.rows, key=lambda row: (row["val_top1"], -row["epoch"]))
+    metrics = {
+        "run": str(spec.directory), "preset": spec.preset, "dataset": spec.dataset, "arch": spec.arch,
+        "method": spec.run.method, "run_name": str(spec.run), "seed": spec.seed,
+        "final": {"epoch": final["epoch"], "top1": final["val_top1"], "top5": final["val_top5"]},
+        "best": {"epoch": best["epoch"], "top1": best["val_top1"], "top5": best["val_top5"]},
+        "deployed_params": sum(p.numel() for p in model.parameters()),
+        "protocol_hash": digest, "protocol": protocol,
+        "versions": _versions(), "device": describe(device), "train_time_s": round(elapsed, 1),
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    checkpoint.save_json(metrics, run_dir / "metrics.json")
+    (run_dir / "last.pt").unlink(missing_ok=True)
+    _say(spec, f"done: best top1 {best['val_top1']:.2f} (epoch {best['epoch']}), final {final['val_top1']:.2f}")
+    return metrics
+
+
+def _versions() -> dict:
+    import torchvision
+    return {"python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
+            "numpy": np.__version__, "methods": methods.__version__}
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _say(spec: RunSpec, message: str) -> None:
+    print(f"[{spec.directory}] {message}", file=sys.stdout, flush=True)

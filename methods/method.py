@@ -1,0 +1,105 @@
+"""The method contract (mdistiller style): a method wraps the network being trained.
+
+`forward_train(images, targets)` returns the logits and a dict of named, already weighted loss terms; the engine
+sums the dict and logs every term. `forward_test(images)` is what is evaluated; `deploy_model()` is what is saved
+as model.pt and what a downstream run loads as its reference network.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+
+class Method(nn.Module):
+    key: ClassVar[str] = ""
+    needs_reference: ClassVar[bool] = False
+
+    @dataclasses.dataclass(frozen=True)
+    class Options:
+        pass
+
+    def __init__(self, model: nn.Module, num_classes: int, options: Any, reference: nn.Module | None = None):
+        super().__init__()
+        if self.needs_reference and reference is None:
+            raise ValueError(f"method {self.key!r} needs a reference network (name one with '@<arch>.<run>')")
+        if not self.needs_reference and reference is not None:
+            raise ValueError(f"method {self.key!r} takes no reference network")
+        self.model = model
+        self.num_classes = num_classes
+        self.options = options
+        self.reference = freeze(reference) if reference is not None else None
+
+    def forward_train(self, images: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        raise NotImplementedError
+
+    def forward_test(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(images)
+
+    def deploy_model(self) -> nn.Module:
+        return self.model
+
+    def train(self, mode: bool = True) -> "Method":
+        super().train(mode)
+        if self.reference is not None:
+            self.reference.eval()  # a frozen reference keeps its BatchNorm statistics
+        return self
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("reference.")}
+
+    def load_trainable_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        missing, unexpected = self.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not k.startswith("reference.")]
+        if missing or unexpected:
+            raise RuntimeError(f"checkpoint does not fit method {self.key!r}: missing {missing}, unexpected {unexpected}")
+
+    @torch.no_grad()
+    def reference_logits(self, images: torch.Tensor) -> torch.Tensor:
+        return self.reference(images)
+
+
+def freeze(module: nn.Module) -> nn.Module:
+    module.eval()
+    for parameter in module.parameters():
+        parameter.requires_grad_(False)
+    return module
+
+
+def parse_options(options_cls: type, values: dict[str, Any]) -> Any:
+    """Build a method's Options from config values and run-name overrides (strings), with typed conversion."""
+    fields = {f.name: f for f in dataclasses.fields(options_cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown} for {options_cls.__qualname__}; valid: {sorted(fields)}")
+    missing = sorted(set(fields) - set(values))
+    if missing:
+        raise ValueError(f"option(s) {missing} of {options_cls.__qualname__} have no value (config/methods.yaml)")
+    hints = typing.get_type_hints(options_cls)
+    return options_cls(**{name: _convert(name, value, hints[name]) for name, value in values.items()})
+
+
+def _convert(name: str, value: Any, hint: Any) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is typing.Literal:
+        if value not in typing.get_args(hint):
+            raise ValueError(f"option {name}={value!r} not one of {typing.get_args(hint)}")
+        return value
+    if origin is tuple:
+        items = value.split("+") if isinstance(value, str) else list(value)
+        return tuple(str(item) for item in items if item)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("true", "1", "yes"):
+            return True
+        if str(value).lower() in ("false", "0", "no"):
+            return False
+        raise ValueError(f"option {name}={value!r} is not a boolean (true/false)")
+    try:
+        return hint(value)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"option {name}={value!r} is not a {hint.__name__}") from error

@@ -1,0 +1,155 @@
+"""Run specs: the name of a run, its directory, and its fully resolved protocol.
+
+A run name reads  <method>[-<opt>=<val>,...][~<schedule>][@<ref-arch>.<ref-run>]
+e.g. `baseline`, `focusnet-terms=cls+ent@resnet18.baseline`, `baseline~e30-const`.
+Its directory is results/<preset>/<dataset>/<arch>/<run name>/seed<k>/; a reference run is the run of that
+name and architecture on the same preset, dataset and seed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from methods import config
+from methods.data.facts import DatasetFacts, get_facts
+from methods.method import parse_options
+from methods.registry import get_method_class
+
+_NAME_PART = re.compile(r"^[a-z0-9_]+$")
+_OPTION = re.compile(r"^([a-z0-9_]+)=([A-Za-z0-9_.+]+)$")
+_SCHEDULE_TOKEN = re.compile(r"^(e\d+|const)$")
+
+
+class SpecError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class RunName:
+    method: str
+    options: tuple[tuple[str, str], ...] = ()
+    schedule: tuple[str, ...] = ()
+    reference: tuple[str, "RunName"] | None = None   # (arch, run)
+
+    def __str__(self) -> str:
+        text = self.method
+        if self.options:
+            text += "-" + ",".join(f"{k}={v}" for k, v in self.options)
+        if self.schedule:
+            text += "~" + "-".join(self.schedule)
+        if self.reference:
+            text += f"@{self.reference[0]}.{self.reference[1]}"
+        return text
+
+
+def parse_run_name(text: str) -> RunName:
+    head, at, tail = text.partition("@")
+    reference = None
+    if at:
+        ref_arch, dot, ref_run = tail.partition(".")
+        if not dot or not _NAME_PART.match(ref_arch):
+            raise SpecError(f"run name {text!r}: a reference is written '@<arch>.<run>', e.g. '@resnet18.baseline'")
+        reference = (ref_arch, parse_run_name(ref_run))
+    head, tilde, schedule_text = head.partition("~")
+    schedule = tuple(schedule_text.split("-")) if tilde else ()
+    for token in schedule:
+        if not _SCHEDULE_TOKEN.match(token):
+            raise SpecError(f"run name {text!r}: schedule token {token!r} is not e<epochs> or const")
+    method, dash, options_text = head.partition("-")
+    if not _NAME_PART.match(method):
+        raise SpecError(f"run name {text!r}: method {method!r} must be lower-case letters, digits or _")
+    options = tuple(_parse_option(text, item) for item in options_text.split(",")) if dash else ()
+    name = RunName(method, options, schedule, reference)
+    canonical = RunName(method, tuple(sorted(options)), schedule, reference)
+    if name != canonical:
+        raise SpecError(f"run name {text!r}: write its options in sorted order, as {canonical}")
+    return name
+
+
+def _parse_option(text: str, item: str) -> tuple[str, str]:
+    match = _OPTION.match(item)
+    if not match:
+        raise SpecError(f"run name {text!r}: option {item!r} must read key=value")
+    return match.group(1), match.group(2)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    preset: str
+    dataset: str
+    arch: str
+    run: RunName
+    seed: int
+
+    @classmethod
+    def from_parts(cls, preset: str, dataset: str, arch: str, run: str, seed: int | str) -> "RunSpec":
+        return cls(preset, dataset, arch, parse_run_name(run), int(seed))
+
+    @property
+    def directory(self) -> Path:
+        return Path("results", self.preset, self.dataset, self.arch, str(self.run), f"seed{self.seed}")
+
+    @property
+    def reference(self) -> "RunSpec | None":
+        if self.run.reference is None:
+            return None
+        arch, run = self.run.reference
+        return RunSpec(self.preset, self.dataset, arch, run, self.seed)
+
+    def __str__(self) -> str:
+        return str(self.directory)
+
+
+def dataset_facts(preset: str, dataset: str) -> DatasetFacts:
+    """The dataset's facts with the preset's overrides (epochs, milestones, batch size, image size) applied."""
+    overrides = config.preset(preset)["dataset_overrides"]
+    changes = {**overrides.get("*", {}), **overrides.get(dataset, {})}
+    if "milestones" in changes:
+        changes["milestones"] = tuple(changes["milestones"])
+    return get_facts(dataset).replace(**changes)
+
+
+def schedule(facts: DatasetFacts, tokens: tuple[str, ...]) -> dict:
+    epochs, milestones = facts.epochs, list(facts.milestones)
+    for token in tokens:
+        if token == "const":
+            milestones = []
+        else:
+            epochs = int(token[1:])
+    return {"epochs": epochs, "milestones": [m for m in milestones if m < epochs], "gamma": 0.1}
+
+
+def resolve(spec: RunSpec) -> dict:
+    """The run's protocol: everything that decides its result, and nothing that does not (paths, workers)."""
+    preset = config.preset(spec.preset)
+    facts = dataset_facts(spec.preset, spec.dataset)
+    method_cls = get_method_class(spec.run.method)
+    options = parse_options(method_cls.Options, {**config.method_defaults(spec.run.method), **dict(spec.run.options)})
+    if method_cls.needs_reference != (spec.reference is not None):
+        need = "needs a reference '@<arch>.<run>'" if method_cls.needs_reference else "takes no reference"
+        raise SpecError(f"run {spec.run}: method {spec.run.method!r} {need}")
+    protocol = {
+        "preset": spec.preset,
+        "dataset": spec.dataset,
+        "data_source": preset["data_source"],
+        "synthetic": preset.get("synthetic") if preset["data_source"] == "synthetic" else None,
+        "facts": {k: v for k, v in vars(facts).items() if k not in ("layout", "get_it", "root_dir")},
+        "arch": spec.arch,
+        "method": spec.run.method,
+        "options": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(options).items()},
+        "schedule": schedule(facts, spec.run.schedule),
+        "optimizer": dict(preset["optimizer"]),
+        "batch_size": facts.batch_size,
+        "max_steps_per_epoch": preset["max_steps_per_epoch"],
+        "max_eval_batches": preset["max_eval_batches"],
+        "seed": spec.seed,
+        "reference": str(spec.reference.directory) if spec.reference else None,
+    }
+    return protocol
+
+
+def protocol_hash(protocol: dict) -> str:
+    return hashlib.sha256(json.dumps(protocol, sort_keys=True).encode()).hexdigest()[:16]

@@ -1,0 +1,179 @@
+"""Tables from metrics files and the paper's numbers only: Markdown, LaTeX and a tidy CSV per table."""
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from methods import PROJECT_ROOT, config
+from methods.grid import Cell, Table, build_table, complexity_path, table_target
+from methods.spec import protocol_hash, resolve
+
+PAPER_RESULTS = PROJECT_ROOT / "tables" / "paper_results.csv"
+SCALE = {"params_m": 1e-6, "flops_g": 1e-9}   # complexity metrics: counts -> millions / billions
+SOURCE = {"params_m": "params", "flops_g": "flops"}
+
+
+@dataclass
+class CellValue:
+    cell: Cell
+    values: list[float]          # one per finished seed
+    paper: float | None
+    missing: list[str]           # run directories without metrics
+    stale: list[str]             # run directories whose protocol differs from what the config resolves now
+
+    @property
+    def mean(self) -> float | None:
+        return statistics.fmean(self.values) if self.values else None
+
+    @property
+    def std(self) -> float | None:
+        return statistics.stdev(self.values) if len(self.values) > 1 else None
+
+    @property
+    def diff(self) -> float | None:
+        return None if self.mean is None or self.paper is None else self.mean - self.paper
+
+
+def paper_values(path: Path = PAPER_RESULTS) -> dict[tuple[str, str, str, str], float]:
+    with path.open(newline="") as handle:
+        return {(r["table"], r["row"], r["column"], r["metric"]): float(r["value"]) for r in csv.DictReader(handle)}
+
+
+def collect(table: Table, root: Path = Path(".")) -> list[CellValue]:
+    paper = paper_values()
+    report = config.preset(table.preset)["report"]
+    out = []
+    for cell in table.cells:
+        key = (table.spec.get("paper_table"), cell.paper_row, cell.paper_column, cell.metric)
+        values, missing, stale = [], [], []
+        if cell.complexity:
+            path = root / complexity_path(table.preset, cell.complexity)
+            if path.exists():
+                values.append(json.loads(path.read_text())[SOURCE[cell.metric]] * SCALE[cell.metric])
+            else:
+                missing.append(str(path))
+        for run in cell.runs:
+            metrics_path = root / run.directory / "metrics.json"
+            if not metrics_path.exists():
+                missing.append(str(run.directory))
+                continue
+            metrics = json.loads(metrics_path.read_text())
+            if metrics["protocol_hash"] != protocol_hash(resolve(run)):
+                stale.append(str(run.directory))
+                continue
+            values.append(metrics[report][cell.metric])
+        out.append(CellValue(cell, values, paper.get(key), missing, stale))
+    return out
+
+
+def _fmt(value: float | None, signed: bool = False, digits: int = 2) -> str:
+    if value is None:
+        return "—"
+    value = value + 0.0 if round(value, digits) != 0 else 0.0   # never print -0.00
+    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+
+
+def cell_text(value: CellValue) -> str:
+    digits = 3 if value.cell.complexity else 2   # complexity: one digit finer than the paper prints
+    if value.cell.pending:
+        ours = "pending"
+    elif value.mean is None:
+        ours = "stale" if value.stale else "missing"
+    else:
+        ours = _fmt(value.mean, digits=digits) + (f" ± {value.std:.2f}" if value.std is not None else "")
+        if len(value.cell.runs) > 1:
+            ours += f" (n={len(value.values)})"
+    if value.paper is None:
+        return ours
+    return f"{ours} / {_fmt(value.paper)} ({_fmt(value.diff, signed=True, digits=digits)})"
+
+
+def title(table: Table) -> str:
+    preset = config.preset(table.preset)
+    seeds = ", ".join(str(s) for s in preset["seeds"])
+    shown = "" if table.kind == "complexity" else f"; {preset['report']}-epoch accuracy; seeds {seeds}"
+    return f"{table.name} [{table.preset} preset] {table.spec['title']}{shown}"
+
+
+def legend(table: Table, values: list[CellValue]) -> list[str]:
+    has_paper = any(v.paper is not None for v in values)
+    lines = [f"Preset {table.preset}: {config.preset(table.preset)['description']}.",
+             "Each cell: ours" + (" / paper (ours − paper)" if has_paper else "")
+             + "; ours is the mean ± std over seeds where several ran."]
+    missing = sorted({m for v in values for m in v.missing})
+    stale = sorted({s for v in values for s in v.stale})
+    pending = sorted({v.cell.pending for v in values if v.cell.pending})
+    if missing:
+        lines.append(f"missing ({len(missing)}): no metrics file yet for " + ", ".join(missing))
+    if stale:
+        lines.append(f"stale ({len(stale)}): run under another protocol than config/ resolves now, not shown; "
+                     "rerun with snakemake --forcerun <dir>/metrics.json: " + ", ".join(stale))
+    if pending:
+        lines.append("pending: rows waiting for " + "; ".join(pending))
+    lines.extend(table.spec.get("notes", []))
+    return lines
+
+
+def _grid(table: Table, values: list[CellValue]) -> list[list[str]]:
+    text = {(v.cell.row, v.cell.column): cell_text(v) for v in values}
+    return [[row] + [text[(row, column)] for column in table.columns] for row in table.rows]
+
+
+def render_markdown(table: Table, values: list[CellValue]) -> str:
+    header = [table.spec.get("row_header", "Method")] + table.columns
+    lines = [f"# {title(table)}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in _grid(table, values)]
+    return "\n".join(lines + [""] + [f"- {line}" for line in legend(table, values)]) + "\n"
+
+
+def _tex(text: str) -> str:
+    for raw, escaped in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
+                         ("±", r"$\pm$"), ("−", "$-$"), ("—", "--")):
+        text = text.replace(raw, escaped)
+    return text
+
+
+def render_latex(table: Table, values: list[CellValue]) -> str:
+    columns = table.columns
+    lines = [r"\begin{table}[t]", r"\centering", r"\caption{" + _tex(title(table)) + "}",
+             r"\begin{tabular}{l" + "c" * len(columns) + "}", r"\toprule",
+             " & ".join([_tex(table.spec.get("row_header", "Method"))] + [_tex(c) for c in columns]) + r" \\",
+             r"\midrule"]
+    lines += [" & ".join(_tex(c) for c in row) + r" \\" for row in _grid(table, values)]
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    lines += [r"\par\footnotesize " + _tex(line) for line in legend(table, values)]
+    return "\n".join(lines + [r"\end{table}"]) + "\n"
+
+
+def render_csv(table: Table, values: list[CellValue]) -> str:
+    from io import StringIO
+    out = StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["table", "preset", "row", "column", "metric", "ours_mean", "ours_std", "n_seeds",
+                     "paper", "diff", "status", "runs"])
+    for v in values:
+        status = "pending" if v.cell.pending else "ok" if v.values else "stale" if v.stale else "missing"
+        runs = ";".join(str(r.directory) for r in v.cell.runs)
+        writer.writerow([table.name, table.preset, v.cell.row, v.cell.column, v.cell.metric,
+                         _num(v.mean), _num(v.std), len(v.values), _num(v.paper), _num(v.diff), status, runs])
+    return out.getvalue()
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+def write_table(preset: str, name: str, root: Path = Path(".")) -> list[Path]:
+    table = build_table(preset, name)
+    values = collect(table, root)
+    base = root / table_target(preset, name)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    for suffix, render in ((".md", render_markdown), (".tex", render_latex), (".csv", render_csv)):
+        path = base.with_suffix(suffix)
+        path.write_text(render(table, values))
+        written.append(path)
+    return written

@@ -1,0 +1,1 @@
+"""One module per method; each registers its class with methods.registry.register."""

@@ -1,0 +1,183 @@
+"""make_batches: normalisation, crop_flip semantics, order, determinism, drop_last, and the FileSplit path."""
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torchvision import transforms
+
+from methods.data import DatasetError, FileSplit, TensorSplit, get_facts, load_splits, make_batches
+
+CIFAR = get_facts("cifar10")
+
+
+def collect(split, facts, **options) -> tuple[torch.Tensor, torch.Tensor]:
+    batches = list(make_batches(split, facts, device="cpu", **options))
+    return torch.cat([images for images, _ in batches]), torch.cat([labels for _, labels in batches])
+
+
+def distinct_images(count: int, channels: int = 3, size: int = 8) -> TensorSplit:
+    """Every pixel value 1..255 (never 0, so padding is recognisable), different per sample."""
+    values = torch.arange(count * channels * size * size).reshape(count, channels, size, size)
+    return TensorSplit((values % 255 + 1).to(torch.uint8), torch.arange(count) % 3)
+
+
+def denormalise(images: torch.Tensor, facts) -> torch.Tensor:
+    mean = torch.tensor(facts.mean).view(1, -1, 1, 1)
+    std = torch.tensor(facts.std).view(1, -1, 1, 1)
+    return ((images * std + mean) * 255).round().to(torch.uint8)
+
+
+def test_constant_image_maps_to_normalised_value():
+    split = TensorSplit(torch.full((5, 3, 32, 32), 200, dtype=torch.uint8), torch.zeros(5, dtype=torch.int64))
+    images, _ = collect(split, CIFAR, train=False, batch_size=4, seed=0, epoch=0)
+    assert images.dtype == torch.float32 and images.shape == (5, 3, 32, 32)
+    for channel, (mean, std) in enumerate(zip(CIFAR.mean, CIFAR.std)):
+        assert torch.allclose(images[:, channel], torch.tensor((200 / 255 - mean) / std), atol=1e-6)
+
+
+def test_crop_flip_is_a_zero_padded_shift_possibly_flipped():
+    facts = CIFAR.replace(image_size=8)
+    split = distinct_images(64)
+    images, labels = collect(split, facts, train=True, batch_size=16, seed=3, epoch=1)
+    padded = torch.nn.functional.pad(split.images, (4, 4, 4, 4))
+    zero = (torch.zeros(3) / 255 - torch.tensor(facts.mean)) / torch.tensor(facts.std)
+    shifts, flips = set(), set()
+    order = make_batches(split, facts, train=True, batch_size=16, device="cpu", seed=3, epoch=1)
+    sources = torch.cat(order.batches)
+    for image, source in zip(denormalise(images, facts), sources):
+        matches = [(top, left, flip) for top in range(9) for left in range(9) for flip in (False, True)
+                   if torch.equal(image, (lambda w: w.flip(-1) if flip else w)(padded[source, :, top:top + 8,
+                                                                                       left:left + 8]))]
+        assert len(matches) == 1, "each sample is exactly one shift/flip of its zero-padded original"
+        shifts.add(matches[0][:2])
+        flips.add(matches[0][2])
+    assert flips == {False, True} and len(shifts) > 10
+    padding_pixels = denormalise(images, facts) == 0
+    assert padding_pixels.any()
+    normalised_zero = zero.view(1, 3, 1, 1).expand_as(images)
+    assert torch.equal(images[padding_pixels], normalised_zero[padding_pixels])
+    assert torch.equal(labels, split.labels[sources])
+
+
+def test_eval_keeps_order_and_does_not_augment():
+    facts = CIFAR.replace(image_size=8)
+    split = distinct_images(10)
+    batches = make_batches(split, facts, train=False, batch_size=4, device="cpu", seed=0, epoch=0)
+    assert [len(labels) for _, labels in batches] == [4, 4, 2]
+    images, labels = collect(split, facts, train=False, batch_size=4, seed=0, epoch=0)
+    assert torch.equal(denormalise(images, facts), split.images)
+    assert torch.equal(labels, split.labels)
+
+
+def test_same_seed_and_epoch_repeat_and_another_epoch_differs():
+    facts = CIFAR.replace(image_size=8)
+    split = distinct_images(40)
+    first = collect(split, facts, train=True, batch_size=8, seed=1, epoch=2)
+    again = collect(split, facts, train=True, batch_size=8, seed=1, epoch=2)
+    other = collect(split, facts, train=True, batch_size=8, seed=1, epoch=3)
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert not torch.equal(first[1], other[1]) and not torch.equal(first[0], other[0])
+
+
+def test_a_stream_iterated_twice_gives_the_same_batches():
+    facts = CIFAR.replace(image_size=8)
+    batches = make_batches(distinct_images(20), facts, train=True, batch_size=8, device="cpu", seed=0, epoch=0)
+    first, second = list(batches), list(batches)
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(first, second))
+
+
+@pytest.mark.parametrize("count, train, lengths", [(10, True, [4, 4]), (8, True, [4, 4]), (3, True, [3]),
+                                                   (10, False, [4, 4, 2]), (3, False, [3])])
+def test_len_and_drop_last(count, train, lengths):
+    batches = make_batches(distinct_images(count), CIFAR.replace(image_size=8), train=train, batch_size=4,
+                           device="cpu", seed=0, epoch=0)
+    assert len(batches) == len(lengths)
+    assert [len(labels) for _, labels in batches] == lengths
+
+
+def test_indices_restrict_and_order_samples():
+    facts = CIFAR.replace(image_size=8)
+    split = distinct_images(10)
+    chosen = torch.tensor([7, 2, 5])
+    images, labels = collect(split, facts, train=False, batch_size=2, seed=0, epoch=0, indices=chosen)
+    assert torch.equal(denormalise(images, facts), split.images[chosen])
+    _, shuffled = collect(split, facts, train=True, batch_size=8, seed=0, epoch=0, indices=chosen)
+    assert sorted(shuffled.tolist()) == sorted(split.labels[chosen].tolist())
+
+
+def test_tensor_images_are_moved_to_the_device_once():
+    split = distinct_images(4)
+    assert split.on_device("cpu")[0] is split.on_device(torch.device("cpu"))[0]
+
+
+def test_tensor_images_are_resized_to_the_image_size():
+    images, _ = collect(distinct_images(4, size=8), CIFAR.replace(image_size=16), train=False, batch_size=4,
+                        seed=0, epoch=0)
+    assert images.shape == (4, 3, 16, 16)
+
+
+def test_global_rng_is_left_alone():
+    state = torch.get_rng_state()
+    collect(distinct_images(16), CIFAR.replace(image_size=8), train=True, batch_size=4, seed=0, epoch=0)
+    assert torch.equal(state, torch.get_rng_state())
+
+
+def test_unsupported_augment_for_storage():
+    with pytest.raises(DatasetError, match="imagenet"):
+        make_batches(distinct_images(4), CIFAR.replace(augment="imagenet"), train=True, batch_size=2,
+                     device="cpu", seed=0, epoch=0)
+
+
+# ---------------------------------------------------------------------------------------------- FileSplit path
+
+def gradient_image(index: int) -> Image.Image:
+    """A 60x40 RGB image with a horizontal gradient (module level: picklable for workers)."""
+    row = np.linspace(0, 255, 60).astype(np.uint8)
+    pixels = np.stack([np.tile(row, (40, 1)), np.full((40, 60), 10 * index, np.uint8),
+                       np.tile(row[::-1], (40, 1))], axis=-1)
+    return Image.fromarray(pixels)
+
+
+def gradient_split(count: int = 6) -> FileSplit:
+    return FileSplit(list(range(count)), torch.arange(count) % 2, gradient_image)
+
+
+WOOF = get_facts("imagewoof").replace(image_size=24)
+
+
+def test_file_split_eval_is_resize_and_center_crop():
+    images, labels = collect(gradient_split(), WOOF, train=False, batch_size=4, seed=0, epoch=0)
+    expected = transforms.Compose([transforms.Resize(round(24 * 256 / 224)), transforms.CenterCrop(24),
+                                   transforms.ToTensor(), transforms.Normalize(WOOF.mean, WOOF.std)])
+    assert images.shape == (6, 3, 24, 24) and labels.tolist() == [0, 1, 0, 1, 0, 1]
+    assert torch.equal(images, torch.stack([expected(gradient_image(i)) for i in range(6)]))
+
+
+def test_file_split_train_augments_to_size_deterministically_with_any_workers():
+    serial = collect(gradient_split(), WOOF, train=True, batch_size=3, seed=0, epoch=4)
+    parallel = collect(gradient_split(), WOOF, train=True, batch_size=3, seed=0, epoch=4, num_workers=2)
+    other_epoch = collect(gradient_split(), WOOF, train=True, batch_size=3, seed=0, epoch=5)
+    assert serial[0].shape == (6, 3, 24, 24)
+    assert torch.equal(serial[0], parallel[0]) and torch.equal(serial[1], parallel[1])
+    assert not torch.equal(serial[0], other_epoch[0])
+
+
+def test_synthetic_file_split_goes_through_pil_transforms():
+    facts = get_facts("cub200").replace(image_size=32)
+    train, _ = load_splits(facts, "synthetic", None, synthetic={"train_per_class": 1, "val_per_class": 1})
+    image = train.open_image(train.items[0])
+    assert isinstance(image, Image.Image) and image.size == (32, 32) and image.mode == "RGB"
+    batches = make_batches(train, facts, train=True, batch_size=32, device="cpu", seed=0, epoch=0)
+    images, labels = next(iter(batches))
+    assert images.shape == (32, 3, 32, 32) and labels.dtype == torch.int64 and len(batches) == 200 // 32
+
+
+def test_file_split_pickles_for_workers():
+    facts = get_facts("imagewoof").replace(image_size=16)
+    train, _ = load_splits(facts, "synthetic", None, synthetic={"train_per_class": 1, "val_per_class": 1})
+    reopened = pickle.loads(pickle.dumps(train))
+    assert np.array_equal(np.asarray(reopened.open_image(3)), np.asarray(train.open_image(3)))

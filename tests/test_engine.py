@@ -1,0 +1,106 @@
+"""The training engine: outputs, metrics, resume after an interruption, and refusing to overwrite."""
+import csv
+import json
+
+import pytest
+import torch
+
+from methods.engine import trainer
+from methods.engine.trainer import RunError, Runtime, load_reference, train_run
+from methods.spec import RunSpec, protocol_hash, resolve
+
+RUNTIME = Runtime(num_workers=0, threads=1)
+
+
+def spec(run="baseline", dataset="cifar10", arch="resnet18", seed=0):
+    return RunSpec.from_parts("smoke", dataset, arch, run, seed)
+
+
+def test_run_writes_metrics_epochs_and_model(tmp_path):
+    metrics = train_run(spec(), RUNTIME, root=tmp_path)
+    run_dir = tmp_path / spec().directory
+    assert {p.name for p in run_dir.iterdir()} >= {"metrics.json", "epochs.csv", "model.pt"}
+    assert not (run_dir / "last.pt").exists()
+    rows = list(csv.DictReader((run_dir / "epochs.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert {"lr", "train_loss", "train_ce", "train_top1", "val_top1", "val_top5", "epoch_time_s"} <= set(rows[0])
+    assert float(rows[0]["lr"]) == pytest.approx(0.1) and float(rows[1]["lr"]) == pytest.approx(0.01)
+    saved = json.loads((run_dir / "metrics.json").read_text())
+    assert saved == json.loads(json.dumps(metrics))
+    assert saved["protocol_hash"] == protocol_hash(resolve(spec()))
+    assert saved["final"]["epoch"] == 2 and saved["final"]["top1"] == float(rows[1]["val_top1"])
+    assert saved["best"]["top1"] == max(float(r["val_top1"]) for r in rows)
+    assert {"torch", "torchvision", "python"} <= set(saved["versions"]) and saved["device"]
+
+
+def test_same_seed_same_result(tmp_path):
+    first = train_run(spec(), RUNTIME, root=tmp_path / "a")
+    second = train_run(spec(), RUNTIME, root=tmp_path / "b")
+    assert first["final"] == second["final"]
+
+
+def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
+    reference = train_run(spec(), RUNTIME, root=tmp_path / "straight")
+    calls = {"n": 0}
+    real_evaluate = trainer.evaluate
+
+    def crash_in_second_epoch(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("simulated kill")
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "evaluate", crash_in_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(spec(), RUNTIME, root=tmp_path / "resumed")
+    run_dir = tmp_path / "resumed" / spec().directory
+    assert (run_dir / "last.pt").exists() and not (run_dir / "metrics.json").exists()
+    (run_dir / "epochs.csv").unlink()  # Snakemake deletes a failed job's outputs: the rows must survive in last.pt
+    monkeypatch.setattr(trainer, "evaluate", real_evaluate)
+    resumed = train_run(spec(), RUNTIME, root=tmp_path / "resumed")
+    assert resumed["final"] == reference["final"] and resumed["best"] == reference["best"]
+    assert [int(r["epoch"]) for r in csv.DictReader((run_dir / "epochs.csv").open())] == [1, 2]
+
+
+def test_checkpoint_of_another_protocol_is_refused(tmp_path, monkeypatch):
+    run_dir = tmp_path / spec().directory
+    run_dir.mkdir(parents=True)
+    torch.save({"protocol_hash": "0000", "epoch": 1}, run_dir / "last.pt")
+    with pytest.raises(RunError, match="another protocol|protocol 0000"):
+        train_run(spec(), RUNTIME, root=tmp_path)
+    assert (run_dir / "last.pt").exists()
+
+
+def test_finished_run_is_never_overwritten(tmp_path):
+    train_run(spec(), RUNTIME, root=tmp_path)
+    metrics_path = tmp_path / spec().directory / "metrics.json"
+    before = metrics_path.read_text()
+    with pytest.raises(RunError, match="never overwritten"):
+        train_run(spec(), RUNTIME, root=tmp_path)
+    assert metrics_path.read_text() == before
+
+
+def test_focusnet_loads_its_reference_and_logs_each_term(tmp_path):
+    train_run(spec(), RUNTIME, root=tmp_path)
+    focus = spec("focusnet@resnet18.baseline")
+    metrics = train_run(focus, RUNTIME, root=tmp_path)
+    header = next(csv.reader((tmp_path / focus.directory / "epochs.csv").open()))
+    assert {"train_cls", "train_attention", "train_neg_entropy"} <= set(header)
+    assert metrics["protocol"]["reference"] == str(spec().directory)
+    baseline_params = sum(p.numel() for p in load_reference(spec(), tmp_path).parameters())
+    assert metrics["deployed_params"] == baseline_params   # inference costs exactly the baseline network
+
+
+def test_missing_reference_names_the_command(tmp_path):
+    with pytest.raises(RunError, match="snakemake results/smoke/cifar10/resnet18/baseline/seed0/metrics.json"):
+        train_run(spec("focusnet@resnet18.baseline"), RUNTIME, root=tmp_path)
+
+
+def test_stale_reference_is_refused(tmp_path):
+    train_run(spec(), RUNTIME, root=tmp_path)
+    metrics_path = tmp_path / spec().directory / "metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    metrics["protocol_hash"] = "feedfacefeedface"
+    metrics_path.write_text(json.dumps(metrics))
+    with pytest.raises(RunError, match="another protocol"):
+        train_run(spec("focusnet@resnet18.baseline"), RUNTIME, root=tmp_path)

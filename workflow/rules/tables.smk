@@ -1,0 +1,30 @@
+def table_inputs(wc):
+    preset, name = preset_of_target(f"tables/{wc.target}")
+    table = build_table(preset, name)
+    runs = [str(run.directory / "metrics.json") for run in required_runs(table)]
+    complexity = [str(complexity_path(preset, cell.complexity)) for cell in table.cells if cell.complexity]
+    return runs + list(dict.fromkeys(complexity))
+
+
+rule table:
+    """A table from metrics files and the paper's numbers: tables/<...>.md, .tex and .csv."""
+    input:
+        table_inputs,
+        paper=os.path.join(workflow.basedir, "tables/paper_results.csv"),
+    output:
+        md="tables/{target}.md",
+        tex="tables/{target}.tex",
+        csv="tables/{target}.csv",
+    wildcard_constraints:
+        target="|".join(t.removesuffix(".md").removeprefix("tables/") for t in all_table_targets()),
+    threads: 1
+    localrule: True
+    script:
+        "../scripts/table.py"
+
+
+rule all_tables:
+    """Every table of every preset (the paper preset needs all datasets)."""
+    input:
+        all_table_targets(),
+    localrule: True

@@ -1,0 +1,38 @@
+def reference_inputs(wc):
+    reference = spec_of(wc).reference
+    if reference is None:
+        return []
+    return [str(reference.directory / "model.pt"), str(reference.directory / "metrics.json")]
+
+
+rule train:
+    """One run spec -> metrics.json, epochs.csv and model.pt; resumes from last.pt after an interruption."""
+    input:
+        data="results/{preset}/data/{dataset}.json",
+        reference=reference_inputs,
+    output:
+        metrics="results/{preset}/{dataset}/{arch}/{run}/seed{seed}/metrics.json",
+        epochs="results/{preset}/{dataset}/{arch}/{run}/seed{seed}/epochs.csv",
+        model="results/{preset}/{dataset}/{arch}/{run}/seed{seed}/model.pt",
+    params:
+        data_root=config["data_root"],
+        cache_dir=config["cache_dir"],
+        num_workers=config["num_workers"],
+    log:
+        "results/{preset}/{dataset}/{arch}/{run}/seed{seed}/train.log",
+    threads: config["train_threads"]
+    resources:
+        gpu=1 if GPUS else 0,
+        runtime=lambda wc: job_resources(wc.dataset)["runtime"],
+        mem_mb=lambda wc: job_resources(wc.dataset)["mem_mb"],
+    script:
+        "../scripts/train.py"
+
+
+rule complexity:
+    """Parameters and FLOPs (2 x multiply-adds) of one architecture in one setting (Table 4)."""
+    output:
+        "results/{preset}/complexity/{arch}-{family}-{classes}c-{size}px.json",
+    threads: 1
+    script:
+        "../scripts/complexity.py"

@@ -1,0 +1,6 @@
+from pathlib import Path
+
+from methods.cli import complexity
+
+wc = snakemake.wildcards
+complexity(wc.arch, wc.family, int(wc.classes), int(wc.size), Path(snakemake.output[0]))

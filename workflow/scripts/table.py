@@ -1,0 +1,3 @@
+from methods.cli import table
+
+table(snakemake.output.md)

@@ -5,15 +5,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+import traceback
 from pathlib import Path
 
 from methods.spec import RunSpec
 
 
-def train(spec: RunSpec, data_root: str, cache_dir: str | None, num_workers: int, threads: int | None) -> dict:
+def train(spec: RunSpec, data_root: str, cache_dir: str | None, num_workers: int, threads: int | None,
+          donor: RunSpec | None = None, snapshot_epochs: tuple[int, ...] = ()) -> dict:
+    """Train one run, or read it off `donor`, a longer constant-lr run of the same spec (methods.engine.derive)."""
+    if donor is not None:
+        from methods.engine.derive import derive_run
+        return derive_run(spec, donor)
     from methods.engine.trainer import Runtime, train_run
     runtime = Runtime(data_root=Path(data_root), cache_dir=Path(cache_dir) if cache_dir else None,
-                      num_workers=num_workers, threads=threads)
+                      num_workers=num_workers, threads=threads, snapshot_epochs=tuple(snapshot_epochs))
     return train_run(spec, runtime)
 
 
@@ -34,20 +40,36 @@ def check_data(preset: str, dataset: str, data_root: str, cache_dir: str | None,
     return summary
 
 
-def complexity(arch: str, family: str, num_classes: int, image_size: int, out: Path) -> dict:
+def complexity(method: str, arch: str, family: str, num_classes: int, image_size: int, out: Path) -> dict:
+    """Parameters and FLOPs of what the paper counts for a method (its complexity_network()), written to `out`."""
+    from methods import config
     from methods.engine.checkpoint import save_json
-    from methods.models.complexity import complexity as measure
-    result = {"arch": arch, "family": family, "num_classes": num_classes, "image_size": image_size,
-              **measure(arch, num_classes=num_classes, image_size=image_size, family=family)}
+    from methods.method import parse_options
+    from methods.models import build_model
+    from methods.models.complexity import count_flops, count_params
+    from methods.registry import get_method_class
+    method_cls = get_method_class(method)
+    options = parse_options(method_cls.Options, config.method_defaults(method))
+    build = lambda: build_model(arch, num_classes, family=family)   # noqa: E731
+    network = method_cls(build(), num_classes, options, build() if method_cls.needs_reference else None)
+    counted = network.complexity_network()
+    result = {"method": method, "arch": arch, "family": family, "num_classes": num_classes, "image_size": image_size,
+              "params": count_params(counted), "flops": count_flops(counted, (3, image_size, image_size)),
+              "deployed_params": count_params(network.deploy_model())}
     save_json(result, out)
     return result
 
 
 def table(target: str) -> list[Path]:
-    from methods.grid import preset_of_target
+    """Write a table (.md/.tex/.csv), and for a figure also its .png/.pdf, from the metrics that exist."""
+    from methods.grid import build_table, preset_of_target
     from methods.tables import write_table
-    preset, name = preset_of_target(target.removesuffix(".md").removesuffix(".tex").removesuffix(".csv"))
-    return write_table(preset, name)
+    preset, name = preset_of_target(str(Path(target).with_suffix("")))
+    written = write_table(preset, name)
+    if build_table(preset, name).kind == "figure":
+        from methods.figures import write_figure
+        written += write_figure(preset, name)
+    return written
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,7 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("target")
     args = parser.parse_args(argv)
     if args.command == "train":
-        train(spec_from_dir(args.run_dir), args.data_root, args.cache_dir, args.num_workers, args.threads)
+        from methods.grid import donor_for, snapshot_epochs_for
+        spec = spec_from_dir(args.run_dir)
+        train(spec, args.data_root, args.cache_dir, args.num_workers, args.threads, donor_for(spec),
+              tuple(snapshot_epochs_for(spec)))
     elif args.command == "table":
         for target in args.target:
             for path in table(target):
@@ -97,7 +122,11 @@ def tee_output(log_path: str):
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "a") as log, contextlib.redirect_stdout(_Tee(sys.stdout, log)), \
             contextlib.redirect_stderr(_Tee(sys.stderr, log)):
-        yield
+        try:
+            yield
+        except BaseException:
+            traceback.print_exc()   # into the log too, before Snakemake reports the failure
+            raise
 
 
 def spec_from_dir(run_dir: str) -> RunSpec:

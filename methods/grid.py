@@ -1,7 +1,8 @@
 """The experiment grid (config/grid.yaml) expanded into table cells and the runs each cell needs."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 
 from methods import config
@@ -17,8 +18,11 @@ class Cell:
     paper_column: str | None
     metric: str
     runs: tuple[RunSpec, ...] = ()           # one per seed; empty for pending rows and complexity cells
-    pending: str | None = None
-    complexity: dict | None = None           # for complexity tables: arch and setting
+    pending: str | None = None               # the row's method has not landed yet
+    not_run: str | None = None               # the preset does not run this row (e.g. needs a download)
+    complexity: dict | None = None           # for complexity tables: method, arch and setting
+    series: str | None = None                # for figures: which curve the cell belongs to, and its x
+    x: int | None = None
 
 
 @dataclass
@@ -67,10 +71,24 @@ def build_table(preset: str, name: str) -> Table:
     spec = grid[name]
     seeds = config.preset(preset)["seeds"]
     table = Table(name, preset, spec)
-    for row in spec["rows"]:
+    for row in _expand_rows(spec["rows"]):
         for column in spec["columns"]:
             table.cells.append(_cell(preset, spec, row, column, seeds))
     return table
+
+
+def _expand_rows(rows: list[dict]) -> list[dict]:
+    """A row with `for_epochs: [k, ...]` stands for one row per k, `{epochs}` filled in its text fields."""
+    expanded = []
+    for row in rows:
+        if "for_epochs" not in row:
+            expanded.append(row)
+            continue
+        for epochs in row["for_epochs"]:
+            concrete = {key: value.replace("{epochs}", str(epochs)) if isinstance(value, str) else value
+                        for key, value in row.items() if key != "for_epochs"}
+            expanded.append({**concrete, "x": epochs})
+    return expanded
 
 
 def _cell(preset: str, spec: dict, row: dict, column: dict, seeds: list[int]) -> Cell:
@@ -78,14 +96,25 @@ def _cell(preset: str, spec: dict, row: dict, column: dict, seeds: list[int]) ->
     dataset = row.get("dataset", column.get("dataset"))
     metric = row.get("metric", column.get("metric", spec.get("metric")))
     paper_column = column.get("paper") or (get_facts(dataset).paper_name if dataset else None)
-    label = column.get("label") or paper_column or dataset or arch
-    common = dict(row=row["label"], column=label, paper_row=row.get("paper"), paper_column=paper_column,
-                  metric=metric)
+    label = column.get("label") or (f"{paper_column} {metric}" if column.get("metric") else paper_column)
+    common = dict(row=row["label"], column=label or dataset or arch, paper_row=row.get("paper"),
+                  paper_column=paper_column, metric=metric, series=row.get("series"), x=row.get("x"))
     if spec.get("kind") == "complexity":
-        return Cell(**common, complexity={"arch": arch, **spec["setting"]})
+        method = row.get("method", column.get("method", "baseline"))
+        return Cell(**common, complexity={"method": method, "arch": arch, **spec["setting"]})
     if "pending" in row:
         return Cell(**common, pending=row["pending"])
-    run = parse_run_name(row["run"].format(arch=arch))
+    if "presets" in row and preset not in row["presets"]:
+        return Cell(**common, not_run=f"run by the {', '.join(row['presets'])} preset only")
+    if "run" not in row:
+        raise SpecError(f"grid row {row['label']!r} names neither a run nor pending")
+    variables = {**config.preset(preset).get("grid_vars", {}), **column.get("vars", {}), "arch": arch}
+    try:
+        text = row["run"].format(**variables)
+    except KeyError as error:
+        raise SpecError(f"grid row {row['label']!r}: run {row['run']!r} uses {error}, which neither the "
+                        f"column's vars nor the preset's grid_vars define") from None
+    run = parse_run_name(text)
     return Cell(**common, runs=tuple(RunSpec(preset, dataset, arch, run, seed) for seed in seeds))
 
 
@@ -94,6 +123,50 @@ def required_runs(table: Table) -> list[RunSpec]:
     return list(dict.fromkeys(run for cell in table.cells for run in cell.runs))
 
 
+@lru_cache(maxsize=None)
+def preset_runs(preset: str) -> tuple[RunSpec, ...]:
+    """Every run any table of the preset shows, and the runs those reference."""
+    runs: dict[RunSpec, None] = {}
+    for name in table_names(preset):
+        for run in required_runs(build_table(preset, name)):
+            while run is not None:
+                runs[run] = None
+                run = run.reference
+    return tuple(runs)
+
+
+def _epochs_token(run: RunSpec) -> tuple[int, int] | None:
+    """(index, epochs) of the e<k> token of a constant-lr run's schedule, else None."""
+    tokens = run.run.schedule
+    if "const" not in tokens:
+        return None
+    return next(((i, int(t[1:])) for i, t in enumerate(tokens) if t.startswith("e")), None)
+
+
+def _with_epochs(run: RunSpec, index: int, epochs: int) -> RunSpec:
+    tokens = list(run.run.schedule)
+    tokens[index] = f"e{epochs}"
+    return replace(run, run=replace(run.run, schedule=tuple(tokens)))
+
+
+def donor_for(run: RunSpec) -> RunSpec | None:
+    """The longest constant-lr run of the same spec that the preset trains anyway, if longer than `run`."""
+    token = _epochs_token(run)
+    if token is None:
+        return None
+    index, epochs = token
+    longer = [other_epochs for other in preset_runs(run.preset)
+              if (other_token := _epochs_token(other)) and other_token[0] == index
+              and (other_epochs := other_token[1]) > epochs and _with_epochs(other, index, epochs) == run]
+    return _with_epochs(run, index, max(longer)) if longer else None
+
+
+def snapshot_epochs_for(run: RunSpec) -> list[int]:
+    """Epochs at which `run` must save its network, for the shorter runs read off it."""
+    return sorted(other_token[1] for other in preset_runs(run.preset)
+                  if (other_token := _epochs_token(other)) and donor_for(other) == run)
+
+
 def complexity_path(preset: str, setting: dict) -> Path:
-    return Path("results", preset, "complexity",
-                f"{setting['arch']}-{setting['family']}-{setting['num_classes']}c-{setting['image_size']}px.json")
+    return Path("results", preset, "complexity", f"{setting['method']}-{setting['arch']}-{setting['family']}-"
+                                                 f"{setting['num_classes']}c-{setting['image_size']}px.json")

@@ -1,8 +1,15 @@
 """The method contract (mdistiller style): a method wraps the network being trained.
 
-`forward_train(images, targets)` returns the logits and a dict of named, already weighted loss terms; the engine
-sums the dict and logs every term. `forward_test(images)` is what is evaluated; `deploy_model()` is what is saved
-as model.pt and what a downstream run loads as its reference network.
+`forward_train(images, targets)` returns the logits (aligned with `targets`) and a dict of named, already
+weighted loss terms; the engine sums the dict and logs every term. `forward_test(images)` is what is evaluated;
+`deploy_model()` is what is saved as model.pt and what a downstream run loads as its reference network.
+
+What a method needs from the data it declares with class attributes, which the engine passes on to the batch
+stream without knowing any method by name:
+- `views`: with 2 or more, `images` is a list of that many independently augmented copies of the batch.
+- `class_pairs`: each batch holds B samples followed by B partners of the same classes (2B images and targets).
+Extra trainable modules (auxiliary heads, a self-teacher) are submodules created in `__init__`: they are
+optimised and checkpointed with the network, and left out of `deploy_model()`.
 """
 from __future__ import annotations
 
@@ -17,6 +24,8 @@ from torch import nn
 class Method(nn.Module):
     key: ClassVar[str] = ""
     needs_reference: ClassVar[bool] = False
+    views: ClassVar[int] = 1
+    class_pairs: ClassVar[bool] = False
 
     @dataclasses.dataclass(frozen=True)
     class Options:
@@ -37,10 +46,24 @@ class Method(nn.Module):
         raise NotImplementedError
 
     def forward_test(self, images: torch.Tensor) -> torch.Tensor:
-        return self.model(images)
+        return self.deploy_model()(images)
 
     def deploy_model(self) -> nn.Module:
         return self.model
+
+    @classmethod
+    def deployed_network(cls, model: nn.Module, num_classes: int, options: Any) -> nn.Module:
+        """An empty network of what deploy_model() returns, for loading a saved model.pt into.
+
+        Methods that deploy more than the bare network (e.g. extra heads) override this and deploy_model()."""
+        return model
+
+    def complexity_network(self) -> nn.Module:
+        """What the paper's complexity table counts for this method (default: the deployed network)."""
+        return self.deploy_model()
+
+    def start_epoch(self, epoch: int, total_epochs: int) -> None:
+        """Called before each training epoch (1-based), e.g. for loss-weight ramps."""
 
     def train(self, mode: bool = True) -> "Method":
         super().train(mode)

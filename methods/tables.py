@@ -80,6 +80,8 @@ def cell_text(value: CellValue) -> str:
     digits = 3 if value.cell.complexity else 2   # complexity: one digit finer than the paper prints
     if value.cell.pending:
         ours = "pending"
+    elif value.cell.not_run:
+        ours = "n/a"
     elif value.mean is None:
         ours = "stale" if value.stale else "missing"
     else:
@@ -100,12 +102,13 @@ def title(table: Table) -> str:
 
 def legend(table: Table, values: list[CellValue]) -> list[str]:
     has_paper = any(v.paper is not None for v in values)
+    seeds = "" if table.kind == "complexity" else "; ours is the mean ± std over seeds where several ran"
     lines = [f"Preset {table.preset}: {config.preset(table.preset)['description']}.",
-             "Each cell: ours" + (" / paper (ours − paper)" if has_paper else "")
-             + "; ours is the mean ± std over seeds where several ran."]
+             "Each cell: ours" + (" / paper (ours − paper)" if has_paper else "") + seeds + "."]
     missing = sorted({m for v in values for m in v.missing})
     stale = sorted({s for v in values for s in v.stale})
     pending = sorted({v.cell.pending for v in values if v.cell.pending})
+    not_run = sorted({f"{v.cell.row}: {v.cell.not_run}" for v in values if v.cell.not_run})
     if missing:
         lines.append(f"missing ({len(missing)}): no metrics file yet for " + ", ".join(missing))
     if stale:
@@ -113,6 +116,8 @@ def legend(table: Table, values: list[CellValue]) -> list[str]:
                      "rerun with snakemake --forcerun <dir>/metrics.json: " + ", ".join(stale))
     if pending:
         lines.append("pending: rows waiting for " + "; ".join(pending))
+    if not_run:
+        lines.append("n/a: " + "; ".join(not_run))
     lines.extend(table.spec.get("notes", []))
     return lines
 
@@ -153,12 +158,14 @@ def render_csv(table: Table, values: list[CellValue]) -> str:
     out = StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["table", "preset", "row", "column", "metric", "ours_mean", "ours_std", "n_seeds",
-                     "paper", "diff", "status", "runs"])
+                     "paper", "diff", "status", "series", "x", "runs"])
     for v in values:
-        status = "pending" if v.cell.pending else "ok" if v.values else "stale" if v.stale else "missing"
+        status = ("pending" if v.cell.pending else "n/a" if v.cell.not_run else "ok" if v.values
+                  else "stale" if v.stale else "missing")
         runs = ";".join(str(r.directory) for r in v.cell.runs)
         writer.writerow([table.name, table.preset, v.cell.row, v.cell.column, v.cell.metric,
-                         _num(v.mean), _num(v.std), len(v.values), _num(v.paper), _num(v.diff), status, runs])
+                         _num(v.mean), _num(v.std), len(v.values), _num(v.paper), _num(v.diff), status,
+                         v.cell.series or "", "" if v.cell.x is None else v.cell.x, runs])
     return out.getvalue()
 
 

@@ -181,3 +181,34 @@ def test_file_split_pickles_for_workers():
     train, _ = load_splits(facts, "synthetic", None, synthetic={"train_per_class": 1, "val_per_class": 1})
     reopened = pickle.loads(pickle.dumps(train))
     assert np.array_equal(np.asarray(reopened.open_image(3)), np.asarray(train.open_image(3)))
+
+
+def test_views_are_independent_augmentations_of_the_same_samples():
+    from methods.data import TensorSplit, get_facts, make_batches
+    facts = get_facts("cifar10").replace(image_size=8)
+    images = torch.randint(0, 256, (6, 3, 8, 8), dtype=torch.uint8)
+    split = TensorSplit(images, torch.tensor([0, 0, 1, 1, 2, 2]))
+    stream = make_batches(split, facts, train=True, batch_size=3, device="cpu", seed=0, epoch=1, views=2)
+    for views, labels in stream:
+        assert isinstance(views, list) and len(views) == 2 and views[0].shape == (3, 3, 8, 8)
+        assert not torch.equal(views[0], views[1])
+    single = next(iter(make_batches(split, facts, train=True, batch_size=3, device="cpu", seed=0, epoch=1)))
+    assert torch.is_tensor(single[0])
+
+
+def test_class_pairs_follow_each_batch_with_classmates():
+    from methods.data import TensorSplit, get_facts, make_batches
+    facts = get_facts("mnist").replace(image_size=4)
+    labels = torch.tensor([0, 0, 0, 1, 1, 2, 3, 3])   # class 2 has one sample: its partner is itself
+    split = TensorSplit(torch.arange(8, dtype=torch.uint8).view(8, 1, 1, 1).expand(8, 1, 4, 4).contiguous(),
+                        labels)
+    stream = make_batches(split, facts, train=True, batch_size=4, device="cpu", seed=3, epoch=1, class_pairs=True)
+    assert len(stream) == 2
+    for images, batch_labels in stream:
+        first, partners = batch_labels[:4], batch_labels[4:]
+        assert torch.equal(first, partners)
+        # pixel value = sample index (MNIST normalisation inverted): a partner is another sample unless alone
+        index = torch.round((images[:, 0, 0, 0] * facts.std[0] + facts.mean[0]) * 255).long()
+        for own, partner, label in zip(index[:4], index[4:], first):
+            assert labels[partner] == label
+            assert (partner != own) == (label != 2)

@@ -104,3 +104,27 @@ def test_stale_reference_is_refused(tmp_path):
     metrics_path.write_text(json.dumps(metrics))
     with pytest.raises(RunError, match="another protocol"):
         train_run(spec("focusnet@resnet18.baseline"), RUNTIME, root=tmp_path)
+
+
+def test_constant_lr_run_read_off_a_longer_one_equals_training_it(tmp_path):
+    from methods.engine.derive import derive_run
+    donor = spec("baseline~e3-const")
+    train_run(donor, Runtime(num_workers=0, threads=1, snapshot_epochs=(1, 2)), root=tmp_path / "shared")
+    assert sorted(p.name for p in (tmp_path / "shared" / donor.directory / "snapshots").iterdir()) == \
+        ["epoch1.pt", "epoch2.pt"]
+    short = spec("baseline~e2-const")
+    derived = derive_run(short, donor, root=tmp_path / "shared")
+    trained = train_run(short, RUNTIME, root=tmp_path / "alone")
+    assert derived["final"] == trained["final"] and derived["best"] == trained["best"]
+    assert derived["protocol_hash"] == trained["protocol_hash"] and derived["derived_from"] == str(donor.directory)
+    weights = [torch.load(root / short.directory / "model.pt", weights_only=True)["state_dict"]
+               for root in (tmp_path / "shared", tmp_path / "alone")]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_derivation_needs_a_longer_constant_lr_run_of_the_same_spec(tmp_path):
+    from methods.engine.derive import derive_run
+    with pytest.raises(RunError, match="not the first"):
+        derive_run(spec("baseline~e3-const"), spec("baseline~e2-const"), root=tmp_path)
+    with pytest.raises(RunError, match="constant-lr"):
+        derive_run(spec("baseline~e1"), spec("baseline~e3"), root=tmp_path)

@@ -22,6 +22,8 @@ from methods.registry import get_method_class
 from methods.zoo.focusnet import (FocusNet, attention_regulariser, classification_loss, entropy,
                                   multi_warm_label)
 
+from helpers import assert_reference_frozen
+
 Z = torch.tensor([[2.0, 1.0, 0.0]])
 ZB = torch.tensor([[1.0, 0.5, -1.0]])
 T = torch.tensor([1])
@@ -129,18 +131,7 @@ def test_detach_d_changes_gradient_not_value():
 
 
 def test_reference_is_frozen_and_stays_in_eval_mode():
-    reference = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3))
-    student = torch.nn.Linear(4, 3)
-    method = get_method_class("focusnet")(student, 3, options(), reference=reference)
-    method.train()
-    assert not reference.training and student.training
-    running_mean = reference[1].running_mean.clone()
-    logits, terms = method.forward_train(torch.randn(8, 4), torch.randint(0, 3, (8,)))
-    sum(terms.values()).backward()
-    assert all(p.grad is None and not p.requires_grad for p in reference.parameters())
-    assert all(p.grad is not None for p in student.parameters())
-    assert torch.equal(reference[1].running_mean, running_mean)
-    assert not any(key.startswith("reference.") for key in method.trainable_state_dict())
+    assert_reference_frozen(get_method_class("focusnet"), options())
 
 
 def test_focusnet_requires_a_reference():

@@ -68,14 +68,14 @@ def test_unknown_option_and_method_errors():
         resolve(RunSpec.from_parts("paper", "cifar10", "resnet18", "dropmaxx", 0))
 
 
-def test_table2_lists_baseline_and_focusnet_of_all_eight_datasets():
+def test_table2_lists_baseline_dropmax_and_focusnet_of_all_eight_datasets():
     runs = required_runs(build_table("paper", "table2"))
     datasets = ["mnist", "cifar10", "imagewoof", "cifar100", "cub200", "stanford_dogs", "tiny_imagenet",
                 "imagenet_dogs"]
     expected = {(d, "lenet5" if d == "mnist" else "resnet18", run)
-                for d in datasets for run in ("baseline", "focusnet@{}.baseline")}
+                for d in datasets for run in ("baseline", "dropmax", "focusnet@{}.baseline")}
     assert {(r.dataset, r.arch, str(r.run).replace(f"@{r.arch}.", "@{}.")) for r in runs} == expected
-    assert len(runs) == 16
+    assert len(runs) == 24
 
 
 def test_table10_shares_runs_with_table2():
@@ -87,10 +87,20 @@ def test_table10_shares_runs_with_table2():
     assert len(shared) == 4
 
 
-def test_dropmax_row_is_pending_not_run():
-    table = build_table("paper", "table2")
-    dropmax = [c for c in table.cells if c.row == "DropMax"]
-    assert len(dropmax) == 8 and all(c.pending and not c.runs for c in dropmax)
+def test_pending_rows_have_no_runs(monkeypatch):
+    from methods import config
+    grid = {**config.grid()}
+    grid["table2"] = {**grid["table2"], "rows": [{"label": "DropMax", "paper": "DropMax", "pending": "issue 3"}]}
+    monkeypatch.setattr(config, "grid", lambda: grid)
+    cells = build_table("paper", "table2").cells
+    assert len(cells) == 8 and all(c.pending and not c.runs for c in cells)
+
+
+def test_table7_cskd_lambda_follows_the_dataset():
+    cells = [c for c in build_table("paper", "table7").cells if c.row == "CS-KD"]
+    assert {c.column: str(c.runs[0].run) for c in cells} == {
+        "CIFAR-100": "cskd-lam=1.0", "CUB-200": "cskd-lam=3.0", "Stanford Dogs": "cskd-lam=3.0",
+        "Tiny ImageNet": "cskd-lam=1.0", "ImageNet Dogs": "cskd-lam=1.0"}
 
 
 def test_target_path_alone_selects_the_preset():
@@ -111,4 +121,37 @@ def test_presets_never_share_a_directory():
 
 def test_demo_runs_three_seeds():
     runs = required_runs(build_table("demo", "demo"))
-    assert sorted({r.seed for r in runs}) == [0, 1, 2] and len(runs) == 6
+    assert sorted({r.seed for r in runs}) == [0, 1, 2] and len(runs) == 9
+
+
+def test_fig4_stopped_baselines_are_read_off_one_60_epoch_run():
+    from methods.grid import donor_for, snapshot_epochs_for
+    stopped = RunSpec.from_parts("paper", "cub200", "resnet18", "baseline~e10-const", 0)
+    donor = RunSpec.from_parts("paper", "cub200", "resnet18", "baseline~e60-const", 0)
+    assert donor_for(stopped) == donor and donor_for(donor) is None
+    assert snapshot_epochs_for(donor) == [1, 10, 20, 30, 40, 50]
+    # Table 9's poorly trained teachers are one stopping epoch per dataset: trained directly
+    teacher = RunSpec.from_parts("paper", "cub200", "mobilenetv2", "baseline~e50-const", 0)
+    assert donor_for(teacher) is None and snapshot_epochs_for(teacher) == []
+
+
+def test_table_runs_of_issue3_tables():
+    t5 = required_runs(build_table("paper", "table5"))
+    assert len(t5) == 28
+    assert RunSpec.from_parts("paper", "cub200", "resnet18", "baseline", 0) in t5   # T row = Table 2's Baseline
+    t9 = build_table("paper", "table9")
+    teachers = {c.column: str(c.runs[0].run) for c in t9.cells if c.row.startswith("T:")}
+    assert teachers == {"CIFAR-10": "baseline~e1-const", "Imagewoof": "baseline~e30-const",
+                        "CIFAR-100": "baseline~e5-const", "CUB-200": "baseline~e50-const",
+                        "Stanford Dogs": "baseline~e50-const", "Tiny ImageNet": "baseline~e10-const",
+                        "ImageNet Dogs": "baseline~e10-const"}
+
+
+def test_table3_torchvision_row_is_paper_preset_only():
+    paper = build_table("paper", "table3")
+    smoke = build_table("smoke", "table3")
+    assert {str(c.runs[0].run) for c in paper.cells if c.row.startswith("FocusNet")} == \
+        {"focusnet@resnet18.pretrained~e0", "focusnet@resnet34.pretrained~e0"}
+    assert all(c.not_run for c in smoke.cells if "torchvision" in c.row)
+    assert {str(c.runs[0].run) for c in smoke.cells if c.row.startswith("FocusNet")} == \
+        {"focusnet@resnet18.baseline", "focusnet@resnet34.baseline"}

@@ -36,12 +36,12 @@ def train_dirs(output: str) -> set[str]:
     return {path.removesuffix("/metrics.json") for path in planned_jobs(output).get("train", [])}
 
 
-def test_dry_run_table2_lists_baseline_and_focusnet_of_all_eight_datasets(tmp_path):
+def test_dry_run_table2_lists_its_three_rows_on_all_eight_datasets(tmp_path):
     result = snakemake(tmp_path, "-n", "tables/table2.md")
     expected = set()
     for dataset in DATASETS:
         arch = "lenet5" if dataset == "mnist" else "resnet18"
-        expected |= {f"results/paper/{dataset}/{arch}/baseline/seed0",
+        expected |= {f"results/paper/{dataset}/{arch}/baseline/seed0", f"results/paper/{dataset}/{arch}/dropmax/seed0",
                      f"results/paper/{dataset}/{arch}/focusnet@{arch}.baseline/seed0"}
     assert train_dirs(result.stdout) == expected
     assert sorted(planned_jobs(result.stdout)["check_data"]) == sorted(f"results/paper/data/{d}.json" for d in DATASETS)
@@ -51,14 +51,42 @@ def test_dry_run_shares_runs_across_tables(tmp_path):
     table10 = train_dirs(snakemake(tmp_path, "-n", "tables/table10.md").stdout)
     assert len(table10) == 10
     both = train_dirs(snakemake(tmp_path, "-n", "tables/table2.md", "tables/table10.md").stdout)
-    assert len(both) == 16 + 6   # Table 10's Baseline and FocusNet rows are Table 2's runs
+    assert len(both) == 24 + 6   # Table 10's Baseline and FocusNet rows are Table 2's runs
 
 
 def test_dry_run_table4_is_three_complexity_jobs(tmp_path):
     jobs = planned_jobs(snakemake(tmp_path, "-n", "tables/table4.md").stdout)
-    assert sorted(jobs["complexity"]) == [f"results/paper/complexity/{a}-small-200c-64px.json"
+    assert sorted(jobs["complexity"]) == [f"results/paper/complexity/baseline-{a}-small-200c-64px.json"
                                           for a in ("mobilenetv2", "resnet18", "resnet34")]
     assert "train" not in jobs
+
+
+def test_dry_run_table7_lists_its_55_cells_sharing_runs(tmp_path):
+    table7 = train_dirs(snakemake(tmp_path, "-n", "tables/table7.md").stdout)
+    assert len(table7) == 55
+    with_table2 = train_dirs(snakemake(tmp_path, "-n", "tables/table2.md", "tables/table7.md").stdout)
+    # Baseline and FocusNet of CIFAR-100, CUB-200, Stanford Dogs, Tiny ImageNet and ImageNet Dogs are shared
+    assert len(with_table2) == 55 + 24 - 5 * 2
+    assert {d for d in table7 if "/tfkd_self@resnet18.baseline/" in d} and \
+        all(d.replace("tfkd_self@resnet18.baseline", "baseline") in table7 for d in table7 if "tfkd_self" in d)
+
+
+def test_dry_run_fig4_trains_one_60_epoch_baseline_per_dataset(tmp_path):
+    result = snakemake(tmp_path, "-n", "tables/fig4.png").stdout
+    dirs = train_dirs(result)
+    assert len(dirs) == 32
+    for dataset in ("cub200", "stanford_dogs"):
+        donor = f"results/paper/{dataset}/resnet18/baseline~e60-const/seed0/metrics.json"
+        block = re.search(r"rule train:\n\s+input: ([^\n]*)\n\s+output: results/paper/" + dataset +
+                          r"/resnet18/baseline~e10-const/", result)
+        assert block and donor in block.group(1)
+
+
+def test_dry_run_table9_teachers_are_poorly_trained_mobilenets(tmp_path):
+    dirs = train_dirs(snakemake(tmp_path, "-n", "tables/table9.md").stdout)
+    assert "results/paper/cifar10/mobilenetv2/baseline~e1-const/seed0" in dirs
+    assert "results/paper/cub200/resnet18/focusnet@mobilenetv2.baseline~e50-const/seed0" in dirs
+    assert len(dirs) == 28
 
 
 def test_unknown_target_is_refused_with_the_known_ones(tmp_path):
@@ -67,18 +95,22 @@ def test_unknown_target_is_refused_with_the_known_ones(tmp_path):
     assert "MissingRuleException" in result.stdout + result.stderr or "No rule to produce" in result.stdout + result.stderr
 
 
+SMOKE_TABLES = ["table2", "table3", "table4", "table5", "table6", "table7", "table8", "table9", "table10"]
+
+
 @pytest.mark.slow
 def test_smoke_preset_end_to_end(tmp_path):
-    targets = ["tables/smoke/table2.md", "tables/smoke/table4.md", "tables/smoke/table10.md"]
-    snakemake(tmp_path, "--cores", "2", "--config", "train_threads=1", "--", *targets)
+    targets = [f"tables/smoke/{name}.md" for name in SMOKE_TABLES] + ["tables/smoke/fig4.png"]
+    snakemake(tmp_path, "--cores", "2", "--config", "train_threads=1", "num_workers=0", "--", *targets)
     for target in targets:
-        text = (tmp_path / target).read_text()
+        text = (tmp_path / target).with_suffix(".md").read_text()
         assert text.startswith(f"# {Path(target).stem} [smoke preset]")
         assert "missing" not in text and "stale" not in text
         for suffix in (".tex", ".csv"):
             assert (tmp_path / target).with_suffix(suffix).exists()
+    assert (tmp_path / "tables/smoke/fig4.pdf").exists()
     metrics = sorted((tmp_path / "results/smoke").glob("*/*/*/seed0/metrics.json"))
-    assert len(metrics) == 16 + 6
+    assert len(metrics) == 151
     for path in metrics:
         saved = json.loads(path.read_text())
         assert saved["preset"] == "smoke" and saved["protocol"]["data_source"] == "synthetic"

@@ -17,11 +17,12 @@ from methods.data.tensor_ops import normalise, random_crop_flip, resize_uint8
 CROP_PADDING = 4
 SUPPORTED_AUGMENT = {TensorSplit: ("none", "crop_flip"), FileSplit: ("none", "imagenet")}
 # independent random streams derived from (seed, epoch)
-ORDER_STREAM, AUGMENT_STREAM, LOADER_STREAM = 0, 1, 2
+ORDER_STREAM, AUGMENT_STREAM, LOADER_STREAM, PAIR_STREAM = 0, 1, 2, 3
 
 
 class BatchStream(Protocol):
-    """Iterable of (images float32 [B, C, S, S] normalised, labels int64 [B]) on the device; len = batches."""
+    """Iterable of (images float32 [B, C, S, S] normalised, labels int64 [B]) on the device; len = batches.
+    With views > 1, images is a list of `views` independently augmented copies of the batch."""
 
     def __len__(self) -> int: ...
 
@@ -47,9 +48,27 @@ def plan_batches(indices: torch.Tensor, *, shuffle: bool, batch_size: int,
     return batches
 
 
+def add_class_partners(batches: list[torch.Tensor], labels: torch.Tensor,
+                       generator: torch.Generator) -> list[torch.Tensor]:
+    """Each batch of B indices followed by B partners: for every sample another sample of its class (itself
+    only when its class has one sample), as CS-KD's class-wise sampler does."""
+    order = torch.argsort(labels, stable=True)
+    counts = torch.bincount(labels)
+    starts = torch.cumsum(counts, 0) - counts
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(len(order)) - starts[labels[order]]
+    paired = []
+    for batch in batches:
+        label, n = labels[batch], counts[labels[batch]]
+        draw = (torch.rand(len(batch), generator=generator) * (n - 1).clamp(min=1)).long()
+        draw = torch.where(n > 1, draw + (draw >= rank[batch]).long(), torch.zeros_like(draw))
+        paired.append(torch.cat([batch, order[starts[label] + draw]]))
+    return paired
+
+
 def make_batches(split: Split, facts: DatasetFacts, *, train: bool, batch_size: int,
                  device: torch.device | str, seed: int, epoch: int, num_workers: int = 0,
-                 indices: torch.Tensor | None = None) -> BatchStream:
+                 indices: torch.Tensor | None = None, views: int = 1, class_pairs: bool = False) -> BatchStream:
     supported = SUPPORTED_AUGMENT[type(split)]
     if facts.augment not in supported:
         raise DatasetError(f"{facts.name}: augment {facts.augment!r} is not supported for "
@@ -57,21 +76,24 @@ def make_batches(split: Split, facts: DatasetFacts, *, train: bool, batch_size: 
     indices = torch.arange(len(split)) if indices is None else torch.as_tensor(indices, dtype=torch.int64)
     order = torch.Generator().manual_seed(derive_seed(seed, epoch, ORDER_STREAM))
     batches = plan_batches(indices, shuffle=train, batch_size=batch_size, generator=order)
+    if class_pairs:
+        pairing = torch.Generator().manual_seed(derive_seed(seed, epoch, PAIR_STREAM))
+        batches = add_class_partners(batches, split.labels, pairing)
     augment_seed = derive_seed(seed, epoch, AUGMENT_STREAM) if train and facts.augment != "none" else None
     device = torch.device(device)
     if isinstance(split, TensorSplit):
-        return TensorBatches(split, facts, batches, device, augment_seed)
+        return TensorBatches(split, facts, batches, device, augment_seed, views)
     return LoaderBatches(split, facts, batches, device, augment_seed, num_workers,
-                         loader_seed=derive_seed(seed, epoch, LOADER_STREAM))
+                         loader_seed=derive_seed(seed, epoch, LOADER_STREAM), views=views)
 
 
 class TensorBatches:
     """Gathers, augments and normalises batches of a TensorSplit held on the device."""
 
     def __init__(self, split: TensorSplit, facts: DatasetFacts, batches: list[torch.Tensor],
-                 device: torch.device, augment_seed: int | None):
+                 device: torch.device, augment_seed: int | None, views: int = 1):
         self.split, self.facts, self.batches = split, facts, batches
-        self.device, self.augment_seed = device, augment_seed
+        self.device, self.augment_seed, self.views = device, augment_seed, views
 
     def __len__(self) -> int:
         return len(self.batches)
@@ -85,9 +107,13 @@ class TensorBatches:
             pixels = images[batch]
             if pixels.shape[-1] != size or pixels.shape[-2] != size:
                 pixels = resize_uint8(pixels, size)
-            if generator is not None:
-                pixels = random_crop_flip(pixels, CROP_PADDING, generator)
-            yield normalise(pixels, self.facts.mean, self.facts.std), labels[batch]
+            copies = [self._augment(pixels, generator) for _ in range(self.views)]
+            yield (copies[0] if self.views == 1 else copies), labels[batch]
+
+    def _augment(self, pixels: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        if generator is not None:
+            pixels = random_crop_flip(pixels, CROP_PADDING, generator)
+        return normalise(pixels, self.facts.mean, self.facts.std)
 
 
 def file_transform(facts: DatasetFacts, train: bool) -> transforms.Compose:
@@ -104,27 +130,32 @@ class _FileDataset(Dataset):
     """Opens and transforms one sample. Random transforms are seeded per (epoch seed, sample index), so the
     result does not depend on the number of workers or on which worker gets the sample."""
 
-    def __init__(self, split: FileSplit, transform: transforms.Compose, augment_seed: int | None):
-        self.split, self.transform, self.augment_seed = split, transform, augment_seed
+    def __init__(self, split: FileSplit, transform: transforms.Compose, augment_seed: int | None, views: int = 1):
+        self.split, self.transform, self.augment_seed, self.views = split, transform, augment_seed, views
 
     def __len__(self) -> int:
         return len(self.split)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor | list[torch.Tensor], torch.Tensor]:
         image = self.split.open_image(self.split.items[index])
+        copies = [self._view(image, index, view) for view in range(self.views)]
+        return (copies[0] if self.views == 1 else copies), self.split.labels[index]
+
+    def _view(self, image, index: int, view: int) -> torch.Tensor:
         if self.augment_seed is None:
-            return self.transform(image), self.split.labels[index]
+            return self.transform(image)
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(derive_seed(self.augment_seed, index))
-            return self.transform(image), self.split.labels[index]
+            torch.manual_seed(derive_seed(self.augment_seed, index, view) if view else
+                              derive_seed(self.augment_seed, index))
+            return self.transform(image)
 
 
 class LoaderBatches:
     """A DataLoader over a FileSplit whose batches are moved to the device."""
 
     def __init__(self, split: FileSplit, facts: DatasetFacts, batches: list[torch.Tensor], device: torch.device,
-                 augment_seed: int | None, num_workers: int, loader_seed: int):
-        dataset = _FileDataset(split, file_transform(facts, train=augment_seed is not None), augment_seed)
+                 augment_seed: int | None, num_workers: int, loader_seed: int, views: int = 1):
+        dataset = _FileDataset(split, file_transform(facts, train=augment_seed is not None), augment_seed, views)
         # an own generator keeps the loader from drawing its workers' base seed from the global RNG
         self.loader = DataLoader(dataset, batch_sampler=[batch.tolist() for batch in batches],
                                  num_workers=num_workers, pin_memory=device.type == "cuda",
@@ -136,4 +167,8 @@ class LoaderBatches:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for images, labels in self.loader:
-            yield images.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
+            if isinstance(images, list):
+                images = [view.to(self.device, non_blocking=True) for view in images]
+            else:
+                images = images.to(self.device, non_blocking=True)
+            yield images, labels.to(self.device, non_blocking=True)

@@ -38,6 +38,7 @@ class Runtime:
     num_workers: int = 4
     threads: int | None = None
     progress_every_s: float = 60.0
+    snapshot_epochs: tuple[int, ...] = ()   # save the deployed network at these epochs (for derived runs)
 
 
 def train_run(spec: RunSpec, runtime: Runtime, root: Path = Path(".")) -> dict:
@@ -63,17 +64,25 @@ def train_run(spec: RunSpec, runtime: Runtime, root: Path = Path(".")) -> dict:
     log = EpochLog(run_dir / "epochs.csv", rows)
     _say(spec, f"{'resuming at' if start_epoch else 'starting'} epoch {start_epoch + 1}/{schedule['epochs']} "
                f"on {describe(device)}; {len(train_split)} train / {len(val_split)} val images")
+    def validate(epoch: int) -> dict:
+        return evaluate(method, make_batches(val_split, facts, train=False, batch_size=protocol["batch_size"],
+                                             device=device, seed=spec.seed, epoch=epoch,
+                                             num_workers=runtime.num_workers),
+                        max_batches=protocol["max_eval_batches"])
+
+    if schedule["epochs"] == 0:   # evaluation only, e.g. published pretrained weights
+        val = validate(0)
+        log.append({"epoch": 0, "lr": 0.0, "val_top1": val["top1"], "val_top5": val["top5"]})
     for epoch in range(start_epoch + 1, schedule["epochs"] + 1):
         tic = time.time()
         lr = optimizer.param_groups[0]["lr"]
+        method.start_epoch(epoch, schedule["epochs"])
         train_stats = _train_epoch(spec, method, optimizer, make_batches(
             train_split, facts, train=True, batch_size=protocol["batch_size"], device=device, seed=spec.seed,
-            epoch=epoch, num_workers=runtime.num_workers), protocol["max_steps_per_epoch"], runtime)
+            epoch=epoch, num_workers=runtime.num_workers, views=method.views, class_pairs=method.class_pairs),
+            protocol["max_steps_per_epoch"], runtime)
         scheduler.step()
-        val = evaluate(method, make_batches(val_split, facts, train=False, batch_size=protocol["batch_size"],
-                                            device=device, seed=spec.seed, epoch=epoch,
-                                            num_workers=runtime.num_workers),
-                       max_batches=protocol["max_eval_batches"])
+        val = validate(epoch)
         elapsed += time.time() - tic
         log.append({"epoch": epoch, "lr": lr, **train_stats, "val_top1": val["top1"], "val_top5": val["top5"],
                     "epoch_time_s": round(time.time() - tic, 3), "elapsed_s": round(elapsed, 3)})
@@ -82,6 +91,9 @@ def train_run(spec: RunSpec, runtime: Runtime, root: Path = Path(".")) -> dict:
                                "scheduler": scheduler.state_dict(), "rng": checkpoint.rng_state(),
                                "rows": log.rows},
                               run_dir / "last.pt")
+        if epoch in runtime.snapshot_epochs and epoch < schedule["epochs"]:
+            checkpoint.save_torch(deployed_payload(spec, protocol, digest, method.deploy_model()),
+                                  run_dir / "snapshots" / f"epoch{epoch}.pt")
         _say(spec, f"epoch {epoch}/{schedule['epochs']} loss {train_stats['train_loss']:.4f} "
                    f"train-top1 {train_stats['train_top1']:.2f} val-top1 {val['top1']:.2f} "
                    f"val-top5 {val['top5']:.2f} lr {lr:g} {time.time() - tic:.1f}s")
@@ -113,6 +125,8 @@ def _train_epoch(spec, method, optimizer, batches, max_steps, runtime) -> dict:
         if time.time() - last_report > runtime.progress_every_s:
             _say(spec, f"  step {step + 1}/{steps} loss {sums['loss'] / seen:.4f}")
             last_report = time.time()
+    if seen == 0:
+        raise RunError(f"{spec.directory}: no training batch (fewer training samples than the batch size?)")
     stats = {f"train_{name}": total / seen for name, total in sums.items()}
     stats["train_top1"] = 100.0 * correct / seen
     return stats
@@ -139,8 +153,11 @@ def load_reference(spec: RunSpec, root: Path = Path(".")) -> torch.nn.Module:
                        f"gives {expected}); rerun it (snakemake --forcerun {spec.directory}/metrics.json)")
     saved = torch.load(model_path, map_location="cpu", weights_only=True)
     model = build_model(saved["arch"], saved["num_classes"], family=saved["family"], in_channels=saved["in_channels"])
-    model.load_state_dict(saved["state_dict"])
-    return model
+    method_cls = get_method_class(saved["method"])
+    network = method_cls.deployed_network(model, saved["num_classes"],
+                                          parse_options(method_cls.Options, saved["options"]))
+    network.load_state_dict(saved["state_dict"])
+    return network
 
 
 def _refuse_other_protocol(metrics_path: Path, digest: str) -> None:
@@ -164,29 +181,41 @@ def _resume(path: Path, digest: str, method, optimizer, scheduler) -> tuple[int,
     return state["epoch"], state["elapsed_s"], state["rows"]
 
 
+def deployed_payload(spec: RunSpec, protocol: dict, digest: str, model: torch.nn.Module) -> dict:
+    """What model.pt (and a snapshot) holds: the deployed network and what load_reference needs to rebuild it."""
+    return {"arch": spec.arch, "num_classes": protocol["facts"]["num_classes"],
+            "family": protocol["facts"]["arch_family"], "in_channels": protocol["facts"]["channels"],
+            "method": spec.run.method, "options": protocol["options"], "protocol_hash": digest,
+            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+
+
 def _finish(spec, protocol, digest, method, log: EpochLog, device, elapsed, run_dir: Path) -> dict:
     model = method.deploy_model()
-    family = protocol["facts"]["arch_family"]
-    checkpoint.save_torch({"arch": spec.arch, "num_classes": protocol["facts"]["num_classes"], "family": family,
-                           "in_channels": protocol["facts"]["channels"], "protocol_hash": digest,
-                           "state_dict": {k: v.cpu() for k, v in model.state_dict().items()}},
-                          run_dir / "model.pt")
-    final = log.rows[-1]
-    best = max(log.rows, key=lambda row: (row["val_top1"], -row["epoch"]))
+    checkpoint.save_torch(deployed_payload(spec, protocol, digest, model), run_dir / "model.pt")
+    metrics = write_metrics(spec, protocol, digest, log.rows, run_dir, deployed_params=_count(model),
+                            device=describe(device), train_time_s=round(elapsed, 1))
+    (run_dir / "last.pt").unlink(missing_ok=True)
+    return metrics
+
+
+def write_metrics(spec: RunSpec, protocol: dict, digest: str, rows: list[dict], run_dir: Path, **extra) -> dict:
+    final = rows[-1]
+    best = max(rows, key=lambda row: (row["val_top1"], -row["epoch"]))
     metrics = {
         "run": str(spec.directory), "preset": spec.preset, "dataset": spec.dataset, "arch": spec.arch,
         "method": spec.run.method, "run_name": str(spec.run), "seed": spec.seed,
         "final": {"epoch": final["epoch"], "top1": final["val_top1"], "top5": final["val_top5"]},
         "best": {"epoch": best["epoch"], "top1": best["val_top1"], "top5": best["val_top5"]},
-        "deployed_params": sum(p.numel() for p in model.parameters()),
-        "protocol_hash": digest, "protocol": protocol,
-        "versions": _versions(), "device": describe(device), "train_time_s": round(elapsed, 1),
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "protocol_hash": digest, "protocol": protocol, "versions": _versions(),
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"), **extra,
     }
     checkpoint.save_json(metrics, run_dir / "metrics.json")
-    (run_dir / "last.pt").unlink(missing_ok=True)
     _say(spec, f"done: best top1 {best['val_top1']:.2f} (epoch {best['epoch']}), final {final['val_top1']:.2f}")
     return metrics
+
+
+def _count(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
 
 
 def _versions() -> dict:

@@ -172,7 +172,7 @@ if [ "${1:-}" = "--check" ]; then
     srun --gres=gpu:1 hostname
     log "sbatch --gpus=1 --wait (prints CUDA_VISIBLE_DEVICES)"
     out="$(mktemp)"
-    sbatch --gpus=1 --wait --output="$out" --wrap 'echo "job $SLURM_JOB_ID on $(hostname): CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES"' >/dev/null
+    sbatch --gpus=1 --wait --output="$out" --wrap 'echo "job $SLURM_JOB_ID on $(hostname): CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES $(scontrol -d show job $SLURM_JOB_ID | grep -o "GRES=[^ ]*" | paste -sd " ")"' >/dev/null
     cat "$out"
     rm -f "$out"
 fi

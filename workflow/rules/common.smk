@@ -3,11 +3,13 @@ import shutil
 import subprocess
 
 from methods import config as suite_config
-from methods.grid import build_table, complexity_path, preset_of_target, required_runs, table_names, table_target
+from methods.grid import (build_table, complexity_path, donor_for, preset_of_target, required_runs,
+                          snapshot_epochs_for, table_names, table_target)
 from methods.spec import RunSpec
 
 wildcard_constraints:
     preset="[a-z0-9_]+",
+    method="[a-z0-9_]+",
     dataset="[a-z0-9_]+",
     arch="[a-z0-9_]+",
     run="[^/]+",
@@ -33,6 +35,11 @@ if workflow.local_exec and GPUS and "gpu" not in workflow.global_resources:
 
 def all_table_targets():
     return [str(table_target(p, n)) + ".md" for p in suite_config.presets() for n in table_names(p)]
+
+
+def figure_targets():
+    return [str(table_target(p, n)) for p in suite_config.presets() for n in table_names(p)
+            if build_table(p, n).kind == "figure"]
 
 
 def run_directory(wc) -> str:

@@ -5,24 +5,33 @@ def reference_inputs(wc):
     return [str(reference.directory / "model.pt"), str(reference.directory / "metrics.json")]
 
 
+def donor_inputs(wc):
+    donor = donor_for(spec_of(wc))
+    return [] if donor is None else [str(donor.directory / "metrics.json")]
+
+
 rule train:
     """One run spec -> metrics.json, epochs.csv and model.pt; resumes from last.pt after an interruption."""
     input:
         data="results/{preset}/data/{dataset}.json",
         reference=reference_inputs,
+        donor=donor_inputs,
     output:
         metrics="results/{preset}/{dataset}/{arch}/{run}/seed{seed}/metrics.json",
         epochs="results/{preset}/{dataset}/{arch}/{run}/seed{seed}/epochs.csv",
         model="results/{preset}/{dataset}/{arch}/{run}/seed{seed}/model.pt",
     params:
+        run_dir=run_directory,
         data_root=config["data_root"],
         cache_dir=config["cache_dir"],
         num_workers=config["num_workers"],
+        donor=lambda wc: donor_for(spec_of(wc)),
+        snapshot_epochs=lambda wc: snapshot_epochs_for(spec_of(wc)),
     log:
         "results/{preset}/{dataset}/{arch}/{run}/seed{seed}/train.log",
     threads: config["train_threads"]
     resources:
-        gpu=1 if GPUS else 0,
+        gpu=1 if GPUS or not workflow.local_exec else 0,   # a cluster job always asks for its GPU
         runtime=lambda wc: job_resources(wc.dataset)["runtime"],
         mem_mb=lambda wc: job_resources(wc.dataset)["mem_mb"],
     script:
@@ -30,9 +39,9 @@ rule train:
 
 
 rule complexity:
-    """Parameters and FLOPs (2 x multiply-adds) of one architecture in one setting (Table 4)."""
+    """Parameters and FLOPs (2 x multiply-adds) of what the paper counts for a method (Tables 4 and 6)."""
     output:
-        "results/{preset}/complexity/{arch}-{family}-{classes}c-{size}px.json",
+        "results/{preset}/complexity/{method}-{arch}-{family}-{classes}c-{size}px.json",
     threads: 1
     script:
         "../scripts/complexity.py"

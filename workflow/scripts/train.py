@@ -1,5 +1,5 @@
 from methods.cli import spec_from_dir, tee_output, train
 
 with tee_output(snakemake.log[0]):
-    train(spec_from_dir(snakemake.output.metrics.removesuffix("/metrics.json")), snakemake.params.data_root,
-          snakemake.params.cache_dir, snakemake.params.num_workers, snakemake.threads)
+    train(spec_from_dir(snakemake.params.run_dir), snakemake.params.data_root, snakemake.params.cache_dir,
+          snakemake.params.num_workers, snakemake.threads, snakemake.params.donor, snakemake.params.snapshot_epochs)

@@ -1,0 +1,53 @@
+"""Derived runs: a constant-lr run stopped at epoch k is the first k epochs of a longer constant-lr run of the
+same spec (same seed, same data order, same lr), so it is read off that run's snapshot instead of retrained.
+
+Fig. 4 needs ResNet-18 baselines stopped at epochs 1, 10, ..., 60: one 60-epoch run instead of seven.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from methods.engine import checkpoint
+from methods.engine.epoch_log import EpochLog, read_epochs
+from methods.engine.trainer import RunError, write_metrics
+from methods.spec import RunSpec, protocol_hash, resolve
+
+
+def comparable(protocol: dict) -> dict:
+    """A protocol without its epoch count: equal for a run and the longer run it can be read off."""
+    return {**protocol, "schedule": {**protocol["schedule"], "epochs": None}}
+
+
+def check_derivable(spec: RunSpec, donor: RunSpec) -> None:
+    protocol, donor_protocol = resolve(spec), resolve(donor)
+    epochs, donor_epochs = protocol["schedule"]["epochs"], donor_protocol["schedule"]["epochs"]
+    if protocol["schedule"]["milestones"] or donor_protocol["schedule"]["milestones"]:
+        raise RunError(f"{spec.directory}: only constant-lr runs can be read off a longer run")
+    if comparable(protocol) != comparable(donor_protocol) or not 0 < epochs < donor_epochs:
+        raise RunError(f"{spec.directory} is not the first {epochs} epochs of {donor.directory}")
+
+
+def derive_run(spec: RunSpec, donor: RunSpec, root: Path = Path(".")) -> dict:
+    check_derivable(spec, donor)
+    protocol = resolve(spec)
+    digest = protocol_hash(protocol)
+    epochs = protocol["schedule"]["epochs"]
+    donor_dir, run_dir = root / donor.directory, root / spec.directory
+    donor_metrics = json.loads((donor_dir / "metrics.json").read_text())
+    if donor_metrics["protocol_hash"] != protocol_hash(resolve(donor)):
+        raise RunError(f"{donor.directory} was run under another protocol; rerun it "
+                       f"(snakemake --forcerun {donor.directory}/metrics.json)")
+    snapshot = donor_dir / "snapshots" / f"epoch{epochs}.pt"
+    if not snapshot.exists():
+        raise RunError(f"{snapshot} is missing: the donor run did not save epoch {epochs}; rerun it with "
+                       f"snakemake --forcerun {donor.directory}/metrics.json so it saves that snapshot")
+    saved = torch.load(snapshot, map_location="cpu", weights_only=True)
+    rows = [row for row in read_epochs(donor_dir / "epochs.csv") if row["epoch"] <= epochs]
+    EpochLog(run_dir / "epochs.csv", rows)
+    checkpoint.save_torch({**saved, "protocol_hash": digest}, run_dir / "model.pt")
+    return write_metrics(spec, protocol, digest, rows, run_dir, derived_from=str(donor.directory),
+                         deployed_params=donor_metrics["deployed_params"], device=donor_metrics["device"],
+                         train_time_s=0.0)

@@ -1,0 +1,76 @@
+"""Figures from metrics files and the paper's numbers only (grid tables of kind 'figure'), e.g. Fig. 4."""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from methods.grid import build_table, table_target  # noqa: E402
+from methods.tables import CellValue, collect, title  # noqa: E402
+
+STYLE = {
+    "focusnet": dict(color="tab:red", marker="o", label="FocusNet vs. stopping epoch of its reference"),
+    "stopped_baseline": dict(color="tab:blue", marker="s", linestyle=":", label="stopped Baseline itself"),
+    "full_baseline": dict(color="tab:blue", linestyle="--", label="Baseline, fully trained"),
+    "full_focusnet": dict(color="tab:red", linestyle="-", label="FocusNet, fully trained reference"),
+}
+
+
+def _curve(ax, cells: list[CellValue], series: str) -> None:
+    points = sorted((v.cell.x, v.mean, v.std or 0.0) for v in cells if v.cell.series == series and v.mean is not None)
+    if points:
+        xs, ys, errors = zip(*points)
+        ax.errorbar(xs, ys, yerr=errors, capsize=3, **STYLE[series])
+
+
+def _level(ax, cells: list[CellValue], series: str) -> None:
+    finished = [v for v in cells if v.cell.series == series and v.mean is not None]
+    if finished:
+        ax.axhline(finished[0].mean, **STYLE[series])
+
+
+def _paper_points(ax, cells: list[CellValue]) -> None:
+    printed = [(v.cell.x, v.paper) for v in cells if v.paper is not None and v.cell.x is not None]
+    for index, (x, y) in enumerate(printed):
+        ax.scatter([x], [y], marker="*", s=120, color="black", zorder=5,
+                   label="paper's printed value" if index == 0 else None)
+        ax.annotate(f"paper {y:.2f}", (x, y), textcoords="offset points", xytext=(6, 6), fontsize=8)
+
+
+def render_figure(name: str, values: list[CellValue], columns: list[str], path_base: Path) -> list[Path]:
+    fig, axes = plt.subplots(1, len(columns), figsize=(5.5 * len(columns), 4.2), squeeze=False)
+    for ax, column in zip(axes[0], columns):
+        cells = [v for v in values if v.cell.column == column]
+        _curve(ax, cells, "focusnet")
+        _curve(ax, cells, "stopped_baseline")
+        _level(ax, cells, "full_baseline")
+        _level(ax, cells, "full_focusnet")
+        _paper_points(ax, cells)
+        ax.set_title(column)
+        ax.set_xlabel("epoch at which the reference Baseline was stopped")
+        ax.set_ylabel("top-1 validation accuracy (%)")
+        ax.grid(alpha=0.3)
+        missing = sum(1 for v in cells if v.mean is None)
+        if missing:
+            ax.text(0.02, 0.02, f"{missing} of {len(cells)} points missing", transform=ax.transAxes, fontsize=8)
+    axes[0][0].legend(fontsize=8, loc="best")
+    fig.suptitle(textwrap.fill(name, 120), fontsize=9)
+    fig.tight_layout()
+    written = []
+    for suffix in (".png", ".pdf"):
+        path = path_base.with_suffix(suffix)
+        fig.savefig(path, dpi=150)
+        written.append(path)
+    plt.close(fig)
+    return written
+
+
+def write_figure(preset: str, name: str, root: Path = Path(".")) -> list[Path]:
+    table = build_table(preset, name)
+    base = root / table_target(preset, name)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    return render_figure(title(table), collect(table, root), table.columns, base)

@@ -1,0 +1,98 @@
+"""Table aggregation: only metrics files and the paper's numbers; missing, stale and pending cells shown as such."""
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from methods.grid import build_table, required_runs
+from methods.spec import protocol_hash, resolve
+from methods.tables import collect, paper_values, render_markdown, write_table
+
+
+def fake_metrics(root: Path, run, top1: float, top5: float = 99.0, digest: str | None = None) -> None:
+    """A metrics.json as the engine writes it (only the fields tables read), for aggregation tests."""
+    path = root / run.directory / "metrics.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    digest = digest or protocol_hash(resolve(run))
+    path.write_text(json.dumps({"protocol_hash": digest, "best": {"top1": top1, "top5": top5},
+                                "final": {"top1": top1 - 1, "top5": top5}}))
+
+
+def test_paper_numbers_come_from_the_copied_csv():
+    paper = paper_values()
+    assert paper[("table2", "FocusNet", "CUB-200", "top1")] == 63.43
+    assert len(paper) == 191
+
+
+def test_mean_std_over_seeds_and_paper_difference(tmp_path):
+    table = build_table("paper", "table10")
+    baseline_cub = next(c for c in table.cells if c.row.startswith("Baseline") and c.column == "CUB-200")
+    fake_metrics(tmp_path, baseline_cub.runs[0], 51.29)
+    values = {(v.cell.row, v.cell.column): v for v in collect(table, tmp_path)}
+    cell = values[("Baseline (cross-entropy)", "CUB-200")]
+    assert cell.mean == pytest.approx(51.29) and cell.diff == pytest.approx(1.0)
+    text = render_markdown(table, list(values.values()))
+    assert "| Baseline (cross-entropy) | 51.29 / 50.29 (+1.00) | missing / 63.32 (—) |" in text
+    assert "missing (9)" in text
+
+
+def test_demo_seeds_are_averaged(tmp_path):
+    table = build_table("demo", "demo")
+    runs = [c for c in table.cells if c.row == "Baseline"][0].runs
+    for run, top1 in zip(runs, (97.0, 98.0, 99.0)):
+        fake_metrics(tmp_path, run, top1)
+    value = [v for v in collect(table, tmp_path) if v.cell.row == "Baseline"][0]
+    assert (value.mean, value.std) == (pytest.approx(98.0), pytest.approx(1.0))
+    assert "98.00 ± 1.00 (n=3)" in render_markdown(table, collect(table, tmp_path))
+
+
+def test_final_epoch_when_the_preset_reports_final(tmp_path, monkeypatch):
+    from methods import config
+    table = build_table("demo", "demo")
+    run = [c for c in table.cells if c.row == "Baseline"][0].runs[0]
+    fake_metrics(tmp_path, run, 97.0)
+    preset = {**config.preset("demo"), "report": "final"}
+    monkeypatch.setattr(config, "preset", lambda name: preset)
+    value = [v for v in collect(table, tmp_path) if v.cell.row == "Baseline"][0]
+    assert value.values == [96.0]
+
+
+def test_stale_protocol_is_not_shown(tmp_path):
+    table = build_table("paper", "table10")
+    cell = table.cells[0]
+    fake_metrics(tmp_path, cell.runs[0], 60.0, digest="0123456789abcdef")
+    values = collect(table, tmp_path)
+    assert values[0].values == [] and values[0].stale == [str(cell.runs[0].directory)]
+    assert "stale" in render_markdown(table, values) and "--forcerun" in render_markdown(table, values)
+
+
+def test_written_files_agree(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    table = build_table("paper", "table10")
+    for run in required_runs(table):
+        fake_metrics(tmp_path, run, 60.0)
+    paths = write_table("paper", "table10", tmp_path)
+    assert [p.suffix for p in paths] == [".md", ".tex", ".csv"]
+    rows = list(csv.DictReader(paths[2].open()))
+    assert len(rows) == 10 and all(r["status"] == "ok" and r["ours_mean"] == "60.0000" for r in rows)
+    latex = paths[1].read_text()
+    assert r"\begin{tabular}{lcc}" in latex and "60.00 / 63.43 (-3.43)" in latex
+
+
+def committed_tables():
+    from methods import PROJECT_ROOT, config
+    from methods.grid import table_names, table_target
+    for preset in config.presets():
+        for name in table_names(preset):
+            path = PROJECT_ROOT / table_target(preset, name).with_suffix(".md")
+            if path.exists() and "smoke" not in path.parts:
+                yield pytest.param(preset, name, path, id=f"{preset}-{name}")
+
+
+@pytest.mark.parametrize("preset,name,path", list(committed_tables()))
+def test_committed_tables_match_committed_metrics(preset, name, path):
+    """Every committed table is what the committed metrics files (and nothing else) give, byte for byte."""
+    from methods import PROJECT_ROOT
+    table = build_table(preset, name)
+    assert render_markdown(table, collect(table, PROJECT_ROOT)) == path.read_text()

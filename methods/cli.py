@@ -1,5 +1,5 @@
-"""Command line: `python -m methods {train,check-data,complexity,table,runs}`; the Snakemake scripts call the
-same functions."""
+"""Command line: `python -m methods {train,check-data,table,runs}`; the Snakemake scripts call it (directly, or
+through methods.forkserver)."""
 from __future__ import annotations
 
 import argparse
@@ -12,14 +12,16 @@ from methods.spec import RunSpec
 
 
 def train(spec: RunSpec, data_root: str, cache_dir: str | None, num_workers: int, threads: int | None,
-          donor: RunSpec | None = None, snapshot_epochs: tuple[int, ...] = ()) -> dict:
+          donor: RunSpec | None = None, snapshot_epochs: tuple[int, ...] = (), gpu_slots: int | None = None,
+          slots_per_gpu: int = 1) -> dict:
     """Train one run, or read it off `donor`, a longer constant-lr run of the same spec (methods.engine.derive)."""
     if donor is not None:
         from methods.engine.derive import derive_run
         return derive_run(spec, donor)
     from methods.engine.trainer import Runtime, train_run
     runtime = Runtime(data_root=Path(data_root), cache_dir=Path(cache_dir) if cache_dir else None,
-                      num_workers=num_workers, threads=threads, snapshot_epochs=tuple(snapshot_epochs))
+                      num_workers=num_workers, threads=threads, snapshot_epochs=tuple(snapshot_epochs),
+                      gpu_slots=gpu_slots, slots_per_gpu=slots_per_gpu)
     return train_run(spec, runtime)
 
 
@@ -81,6 +83,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--num-workers", type=int, default=4)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--gpu-slots", type=int, default=None, help="slots of one GPU to hold (default: a whole GPU)")
+    p.add_argument("--slots-per-gpu", type=int, default=1)
+    p.add_argument("--log", default=None, help="also append the output to this file")
+    p = sub.add_parser("check-data", help="load a dataset through its loader and write a stamp")
+    p.add_argument("preset")
+    p.add_argument("dataset")
+    p.add_argument("stamp")
+    p.add_argument("--data-root", default="data")
+    p.add_argument("--cache-dir", default=None)
+    p.add_argument("--log", default=None, help="also append the output to this file")
     p = sub.add_parser("table", help="write tables/<...>.{md,tex,csv} from the metrics files that exist")
     p.add_argument("target", nargs="+", help="e.g. tables/table2.md tables/smoke/table4.md tables/demo.md")
     p = sub.add_parser("runs", help="list the run directories a table needs")
@@ -89,8 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "train":
         from methods.grid import donor_for, snapshot_epochs_for
         spec = spec_from_dir(args.run_dir)
-        train(spec, args.data_root, args.cache_dir, args.num_workers, args.threads, donor_for(spec),
-              tuple(snapshot_epochs_for(spec)))
+        with tee_output(args.log):
+            train(spec, args.data_root, args.cache_dir, args.num_workers, args.threads, donor_for(spec),
+                  tuple(snapshot_epochs_for(spec)), args.gpu_slots, args.slots_per_gpu)
+    elif args.command == "check-data":
+        with tee_output(args.log):
+            check_data(args.preset, args.dataset, args.data_root, args.cache_dir, Path(args.stamp))
     elif args.command == "table":
         for target in args.target:
             for path in table(target):
@@ -117,8 +133,11 @@ class _Tee:
 
 
 @contextlib.contextmanager
-def tee_output(log_path: str):
+def tee_output(log_path: str | None):
     """Echo stdout/stderr to the job's log, appending, so a resumed run keeps the earlier attempt's lines."""
+    if log_path is None:
+        yield
+        return
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "a") as log, contextlib.redirect_stdout(_Tee(sys.stdout, log)), \
             contextlib.redirect_stderr(_Tee(sys.stderr, log)):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from methods import config
 from methods.data.facts import DatasetFacts, get_facts
+from methods.engine.speed import EngineOptions
 from methods.method import parse_options
 from methods.registry import get_method_class
 
@@ -148,6 +149,9 @@ def resolve(spec: RunSpec) -> dict:
         "seed": spec.seed,
         "reference": str(spec.reference.directory) if spec.reference else None,
     }
+    engine = EngineOptions.from_config(preset.get("engine"))
+    if not engine.is_default:
+        protocol["engine"] = engine.protocol_entry()
     return protocol
 
 

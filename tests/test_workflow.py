@@ -1,5 +1,6 @@
 """The Snakemake DAG: dry runs list exactly each table's cells, and the smoke preset runs end to end."""
 import json
+import os
 import re
 import subprocess
 import sys
@@ -89,10 +90,31 @@ def test_dry_run_table9_teachers_are_poorly_trained_mobilenets(tmp_path):
     assert len(dirs) == 28
 
 
+def test_dry_run_tables_3_5_8_share_their_teachers_and_imagenet_runs(tmp_path):
+    imagenet = train_dirs(snakemake(tmp_path, "-n", "tables/table3.md", "tables/table8.md").stdout)
+    assert imagenet == {f"results/paper/imagenet/{arch}/{run}/seed0" for arch in ("resnet18", "resnet34")
+                        for run in ("pretrained~e0", "baseline", f"focusnet@{arch}.pretrained~e0", "frskd")}
+    kd = train_dirs(snakemake(tmp_path, "-n", "tables/table2.md", "tables/table5.md").stdout)
+    assert len(kd) == 24 + 28 - 7   # Table 5's teacher row is Table 2's ResNet-18 Baseline on 7 datasets
+
+
 def test_unknown_target_is_refused_with_the_known_ones(tmp_path):
     result = snakemake(tmp_path, "-n", "tables/smoke/table99.md", check=False)
     assert result.returncode != 0
     assert "MissingRuleException" in result.stdout + result.stderr or "No rule to produce" in result.stdout + result.stderr
+
+
+def test_local_gpu_sharing_gives_small_cells_a_share_of_one_gpu(tmp_path):
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "0,1"}     # two GPUs, as nvidia-smi would show them
+    result = subprocess.run([*SNAKEMAKE, "-d", str(tmp_path), "-n", "--cores", "8", "tables/table2.md",
+                             "tables/table5.md"], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    slots = {}
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", result.stdout):
+        if re.match(r"rule train:", block.strip()):
+            arch = re.search(r"arch=(\w+)", block).group(1)
+            slots.setdefault(arch, set()).add(int(re.search(r"gpu_slot=(\d+)", block).group(1)))
+    assert slots == {"lenet5": {1}, "mobilenetv2": {2}, "resnet18": {4}}   # config gpu_slots 4, gpu_share
 
 
 SMOKE_TABLES = ["table2", "table3", "table4", "table5", "table6", "table7", "table8", "table9", "table10"]
@@ -101,7 +123,13 @@ SMOKE_TABLES = ["table2", "table3", "table4", "table5", "table6", "table7", "tab
 @pytest.mark.slow
 def test_smoke_preset_end_to_end(tmp_path):
     targets = [f"tables/smoke/{name}.md" for name in SMOKE_TABLES] + ["tables/smoke/fig4.png"]
-    snakemake(tmp_path, "--cores", "2", "--config", "train_threads=1", "num_workers=0", "--", *targets)
+    # ~180 jobs of a few seconds: forked from a warm process (methods/forkserver.py), not each a fresh interpreter
+    try:
+        snakemake(tmp_path, "--cores", "2", "--config", "train_threads=1", "num_workers=0", "forkserver=true",
+                  "--", *targets)
+    finally:
+        subprocess.run([sys.executable, "-m", "methods.forkserver", "stop", ".snakemake/focusnet-forkserver.sock"],
+                       cwd=tmp_path, capture_output=True, timeout=60)
     for target in targets:
         text = (tmp_path / target).with_suffix(".md").read_text()
         assert text.startswith(f"# {Path(target).stem} [smoke preset]")
@@ -116,5 +144,6 @@ def test_smoke_preset_end_to_end(tmp_path):
         assert saved["preset"] == "smoke" and saved["protocol"]["data_source"] == "synthetic"
         assert (path.parent / "epochs.csv").exists() and (path.parent / "model.pt").exists()
     assert not list((tmp_path / "results").glob("paper")), "the smoke preset wrote outside results/smoke"
+    # runtime settings (workers, threads, forkserver) are not params: other values rerun nothing
     again = snakemake(tmp_path, "--cores", "2", "--", *targets)
     assert "Nothing to be done" in again.stdout + again.stderr

@@ -7,7 +7,6 @@ from typing import Protocol
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
-from torchvision import transforms
 
 from methods.data.errors import DatasetError
 from methods.data.facts import DatasetFacts
@@ -116,8 +115,9 @@ class TensorBatches:
         return normalise(pixels, self.facts.mean, self.facts.std)
 
 
-def file_transform(facts: DatasetFacts, train: bool) -> transforms.Compose:
+def file_transform(facts: DatasetFacts, train: bool):
     """ImageNet-style PIL transforms, scaled to facts.image_size (S=224 gives Resize(256) + CenterCrop(224))."""
+    from torchvision import transforms   # only the file (224 px) path needs it; tensor datasets skip the import
     size = facts.image_size
     if train and facts.augment == "imagenet":
         geometry = [transforms.RandomResizedCrop(size), transforms.RandomHorizontalFlip()]
@@ -130,7 +130,7 @@ class _FileDataset(Dataset):
     """Opens and transforms one sample. Random transforms are seeded per (epoch seed, sample index), so the
     result does not depend on the number of workers or on which worker gets the sample."""
 
-    def __init__(self, split: FileSplit, transform: transforms.Compose, augment_seed: int | None, views: int = 1):
+    def __init__(self, split: FileSplit, transform, augment_seed: int | None, views: int = 1):
         self.split, self.transform, self.augment_seed, self.views = split, transform, augment_seed, views
 
     def __len__(self) -> int:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from methods.data.digits import digits_splits
 from methods.data.errors import DatasetError, where_to_get
 from methods.data.facts import DatasetFacts
 from methods.data.readers import READERS
@@ -29,6 +28,7 @@ def load_splits(facts: DatasetFacts, source: str, root: str | Path | None, *, sy
     if source == "synthetic":
         return synthetic_splits(facts, synthetic)
     if source == "digits":
+        from methods.data.digits import digits_splits   # scikit-learn: imported only for the demo
         train, val = digits_splits()
     else:
         train, val = READERS[facts.name](facts, _data_dir(facts, root), cache_dir)

@@ -3,22 +3,30 @@ from __future__ import annotations
 
 import torch
 
-
-def topk_correct(logits: torch.Tensor, targets: torch.Tensor, ks: tuple[int, ...]) -> list[int]:
-    top = logits.topk(max(ks), dim=1).indices
-    hits = top.eq(targets[:, None])
-    return [int(hits[:, :k].any(dim=1).sum()) for k in ks]
+from methods.engine.speed import EngineOptions
 
 
 @torch.inference_mode()
-def evaluate(method, batches, *, max_batches: int | None = None) -> dict[str, float]:
+def evaluate(method, batches, *, max_batches: int | None = None, engine: EngineOptions = EngineOptions()
+             ) -> dict[str, float]:
+    """Counts stay on the device until the end (no host synchronisation per batch)."""
     method.eval()
     ks = (1, min(5, method.num_classes))
-    correct, seen = [0, 0], 0
+    correct, seen = None, 0
     for step, (images, targets) in enumerate(batches):
         if max_batches is not None and step >= max_batches:
             break
-        hits = topk_correct(method.forward_test(images), targets, ks)
-        correct = [c + h for c, h in zip(correct, hits)]
+        with engine.autocast(targets.device):
+            logits = method.forward_test(engine.prepare_images(images))
+        hits = topk_hits(logits, targets, ks)
+        correct = hits if correct is None else correct + hits
         seen += len(targets)
-    return {"top1": 100.0 * correct[0] / seen, "top5": 100.0 * correct[1] / seen, "n": seen}
+    top1, top5 = correct.tolist()
+    return {"top1": 100.0 * top1 / seen, "top5": 100.0 * top5 / seen, "n": seen}
+
+
+def topk_hits(logits: torch.Tensor, targets: torch.Tensor, ks: tuple[int, ...]) -> torch.Tensor:
+    """Number of samples whose target is among the top-k logits, for each k, as a tensor on the device."""
+    top = logits.topk(max(ks), dim=1).indices
+    hits = top.eq(targets[:, None])
+    return torch.stack([hits[:, :k].any(dim=1).sum() for k in ks])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import platform
 import random
 import sys
@@ -18,7 +19,8 @@ from methods.data import load_splits, make_batches
 from methods.engine import checkpoint
 from methods.engine.device import describe, pick_device
 from methods.engine.epoch_log import EpochLog
-from methods.engine.evaluate import evaluate, topk_correct
+from methods.engine.evaluate import evaluate, topk_hits
+from methods.engine.speed import EngineOptions
 from methods.method import parse_options
 from methods.models import build_model
 from methods.registry import get_method_class
@@ -39,6 +41,8 @@ class Runtime:
     threads: int | None = None
     progress_every_s: float = 60.0
     snapshot_epochs: tuple[int, ...] = ()   # save the deployed network at these epochs (for derived runs)
+    gpu_slots: int | None = None            # slots of one GPU this job holds (None: a whole GPU)
+    slots_per_gpu: int = 1                  # how many slots a GPU is divided into (methods.engine.device)
 
 
 def train_run(spec: RunSpec, runtime: Runtime, root: Path = Path(".")) -> dict:
@@ -49,18 +53,20 @@ def train_run(spec: RunSpec, runtime: Runtime, root: Path = Path(".")) -> dict:
     if runtime.threads:
         torch.set_num_threads(runtime.threads)
     _seed_everything(spec.seed)
-    device = pick_device()
+    device = pick_device(runtime.gpu_slots, runtime.slots_per_gpu)
     facts = dataset_facts(spec.preset, spec.dataset)
     preset = config.preset(spec.preset)
     train_split, val_split = load_splits(facts, preset["data_source"], runtime.data_root,
                                          synthetic=preset.get("synthetic"), cache_dir=runtime.cache_dir)
     method = _build_method(spec, protocol, facts, root).to(device)
+    engine = EngineOptions.from_config(protocol.get("engine"))
     optimizer = torch.optim.SGD([p for p in method.parameters() if p.requires_grad],
                                 lr=protocol["optimizer"]["lr"], momentum=protocol["optimizer"]["momentum"],
                                 weight_decay=protocol["optimizer"]["weight_decay"])
     schedule = protocol["schedule"]
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, schedule["milestones"], schedule["gamma"])
     start_epoch, elapsed, rows = _resume(run_dir / "last.pt", digest, method, optimizer, scheduler)
+    engine.prepare_model(method)   # after loading the checkpoint: compile wraps the restored weights
     log = EpochLog(run_dir / "epochs.csv", rows)
     _say(spec, f"{'resuming at' if start_epoch else 'starting'} epoch {start_epoch + 1}/{schedule['epochs']} "
                f"on {describe(device)}; {len(train_split)} train / {len(val_split)} val images")
@@ -68,7 +74,7 @@ def train_run(spec: RunSpec, runtime: Runtime, root: Path = Path(".")) -> dict:
         return evaluate(method, make_batches(val_split, facts, train=False, batch_size=protocol["batch_size"],
                                              device=device, seed=spec.seed, epoch=epoch,
                                              num_workers=runtime.num_workers),
-                        max_batches=protocol["max_eval_batches"])
+                        max_batches=protocol["max_eval_batches"], engine=engine)
 
     if schedule["epochs"] == 0:   # evaluation only, e.g. published pretrained weights
         val = validate(0)
@@ -77,10 +83,10 @@ def train_run(spec: RunSpec, runtime: Runtime, root: Path = Path(".")) -> dict:
         tic = time.time()
         lr = optimizer.param_groups[0]["lr"]
         method.start_epoch(epoch, schedule["epochs"])
-        train_stats = _train_epoch(spec, method, optimizer, make_batches(
+        train_stats = train_epoch(spec, method, optimizer, make_batches(
             train_split, facts, train=True, batch_size=protocol["batch_size"], device=device, seed=spec.seed,
             epoch=epoch, num_workers=runtime.num_workers, views=method.views, class_pairs=method.class_pairs),
-            protocol["max_steps_per_epoch"], runtime)
+            protocol["max_steps_per_epoch"], runtime, engine)
         scheduler.step()
         val = validate(epoch)
         elapsed += time.time() - tic
@@ -100,36 +106,47 @@ def train_run(spec: RunSpec, runtime: Runtime, root: Path = Path(".")) -> dict:
     return _finish(spec, protocol, digest, method, log, device, elapsed, run_dir)
 
 
-def _train_epoch(spec, method, optimizer, batches, max_steps, runtime) -> dict:
+def train_epoch(spec, method, optimizer, batches, max_steps, runtime, engine: EngineOptions) -> dict:
+    """One epoch. Loss sums and hit counts stay on the device: the host waits for the GPU only at progress
+    reports and at the end of the epoch, where a non-finite loss stops the run."""
     method.train()
-    sums: dict[str, float] = {}
-    correct = seen = 0
+    sums: dict[str, torch.Tensor] = {}
+    correct, seen = None, 0
     last_report = time.time()
     steps = len(batches) if max_steps is None else min(max_steps, len(batches))
     for step, (images, targets) in enumerate(batches):
         if step >= steps:
             break
-        logits, terms = method.forward_train(images, targets)
+        with engine.autocast(targets.device):
+            logits, terms = method.forward_train(engine.prepare_images(images), targets)
         loss = sum(terms.values())
-        if not torch.isfinite(loss):
-            raise RunError(f"{spec.directory}: loss is {loss.item()} at step {step} "
-                           f"(terms { {k: v.item() for k, v in terms.items()} }); lower the lr or check the data")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         batch = len(targets)
         for name, value in (("loss", loss), *terms.items()):
-            sums[name] = sums.get(name, 0.0) + value.item() * batch
-        correct += topk_correct(logits.detach(), targets, (1,))[0]
+            weighted = value.detach().float() * batch
+            sums[name] = weighted if name not in sums else sums[name] + weighted
+        hits = topk_hits(logits.detach(), targets, (1,))
+        correct = hits if correct is None else correct + hits
         seen += batch
         if time.time() - last_report > runtime.progress_every_s:
-            _say(spec, f"  step {step + 1}/{steps} loss {sums['loss'] / seen:.4f}")
+            _check_finite(spec, sums, seen, f"step {step + 1}")
+            _say(spec, f"  step {step + 1}/{steps} loss {sums['loss'].item() / seen:.4f}")
             last_report = time.time()
     if seen == 0:
         raise RunError(f"{spec.directory}: no training batch (fewer training samples than the batch size?)")
-    stats = {f"train_{name}": total / seen for name, total in sums.items()}
-    stats["train_top1"] = 100.0 * correct / seen
+    stats = _check_finite(spec, sums, seen, "the end of the epoch")
+    stats["train_top1"] = 100.0 * correct.item() / seen
     return stats
+
+
+def _check_finite(spec, sums: dict[str, torch.Tensor], seen: int, where: str) -> dict[str, float]:
+    means = {f"train_{name}": total.item() / seen for name, total in sums.items()}
+    if not all(math.isfinite(value) for value in means.values()):
+        raise RunError(f"{spec.directory}: the training loss is not finite at {where} (mean terms {means}); "
+                       "lower the lr or check the data")
+    return means
 
 
 def _build_method(spec: RunSpec, protocol: dict, facts, root: Path):

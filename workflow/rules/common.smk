@@ -27,10 +27,23 @@ def visible_gpus() -> int:
 
 
 GPUS = visible_gpus()
-# Locally, Snakemake would start as many GPU jobs as cores allow; cap them at the GPUs present unless the user
-# gave --resources gpu=N. On SLURM each job asks the scheduler for its own GPU instead.
-if workflow.local_exec and GPUS and "gpu" not in workflow.global_resources:
-    workflow.register_resource("gpu", GPUS)
+SLOTS_PER_GPU = config["gpu_slots"]
+# Locally, Snakemake would start as many GPU jobs as cores allow. Each GPU is divided into SLOTS_PER_GPU slots: a
+# training job takes all of one GPU's slots, or fewer for the small cells of config gpu_share, so several of those
+# share a GPU. The total is capped at the GPUs present unless the user gave --resources gpu_slot=N.
+# On SLURM each job asks the scheduler for its own GPU instead.
+if workflow.local_exec and GPUS and "gpu_slot" not in workflow.global_resources:
+    workflow.register_resource("gpu_slot", GPUS * SLOTS_PER_GPU)
+
+
+def gpu_slots_of(arch: str) -> int:
+    """GPU slots a local training job of `arch` holds (0 without GPUs, or on a cluster)."""
+    if not (GPUS and workflow.local_exec):
+        return 0
+    share = config["gpu_share"].get(arch, 1)
+    if SLOTS_PER_GPU % share:
+        raise ValueError(f"config gpu_share {arch}: {share} does not divide gpu_slots {SLOTS_PER_GPU}")
+    return SLOTS_PER_GPU // share
 
 
 def all_table_targets():

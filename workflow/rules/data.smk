@@ -2,9 +2,6 @@ rule check_data:
     """Load a dataset once through its real loader (Table 1 split sizes and class counts are checked)."""
     output:
         "results/{preset}/data/{dataset}.json",
-    params:
-        data_root=config["data_root"],
-        cache_dir=config["cache_dir"],
     log:
         "results/{preset}/data/{dataset}.log",
     threads: 1

@@ -20,18 +20,18 @@ rule train:
         metrics="results/{preset}/{dataset}/{arch}/{run}/seed{seed}/metrics.json",
         epochs="results/{preset}/{dataset}/{arch}/{run}/seed{seed}/epochs.csv",
         model="results/{preset}/{dataset}/{arch}/{run}/seed{seed}/model.pt",
+    # Only what decides the outputs is a param (Snakemake reruns a job whose params changed); where the data
+    # lie, workers and threads are read from the config by the script, so changing them reruns nothing.
     params:
         run_dir=run_directory,
-        data_root=config["data_root"],
-        cache_dir=config["cache_dir"],
-        num_workers=config["num_workers"],
         donor=lambda wc: donor_for(spec_of(wc)),
         snapshot_epochs=lambda wc: snapshot_epochs_for(spec_of(wc)),
     log:
         "results/{preset}/{dataset}/{arch}/{run}/seed{seed}/train.log",
     threads: config["train_threads"]
     resources:
-        gpu=1 if GPUS or not workflow.local_exec else 0,   # a cluster job always asks for its GPU
+        gpu=0 if workflow.local_exec else 1,   # a cluster job always asks for its own GPU
+        gpu_slot=lambda wc: gpu_slots_of(wc.arch),   # locally: a share of one GPU (common.smk)
         runtime=lambda wc: job_resources(wc.dataset)["runtime"],
         mem_mb=lambda wc: job_resources(wc.dataset)["mem_mb"],
     script:

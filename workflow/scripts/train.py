@@ -1,5 +1,18 @@
-from methods.cli import spec_from_dir, tee_output, train
+"""The train rule: `python -m methods train <run dir>` with the runtime settings of the config, in this process or
+forked from a warm one (config forkserver; methods/forkserver.py). Only the standard library is imported here
+before that choice, so a forked job pays no interpreter start-up."""
+import sys
+from pathlib import Path
 
-with tee_output(snakemake.log[0]):
-    train(spec_from_dir(snakemake.params.run_dir), snakemake.params.data_root, snakemake.params.cache_dir,
-          snakemake.params.num_workers, snakemake.threads, snakemake.params.donor, snakemake.params.snapshot_epochs)
+settings = snakemake.config   # runtime settings, not params: changing them must not rerun finished jobs
+argv = ["train", snakemake.params.run_dir, "--data-root", settings["data_root"], "--cache-dir", settings["cache_dir"],
+        "--num-workers", str(settings["num_workers"]), "--threads", str(snakemake.threads),
+        "--slots-per-gpu", str(settings["gpu_slots"]), "--log", snakemake.log[0]]
+if snakemake.resources.get("gpu_slot"):
+    argv += ["--gpu-slots", str(snakemake.resources["gpu_slot"])]
+
+if settings["forkserver"]:
+    from methods.forkserver import SOCKET, run
+    sys.exit(run(Path(SOCKET), argv))
+from methods.cli import main
+sys.exit(main(argv))

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.io import loadmat
 
 from methods.data.errors import missing_data, unreadable_file
 from methods.data.facts import DatasetFacts
@@ -22,6 +21,7 @@ def _read_list(facts: DatasetFacts, data_dir: Path, name: str) -> FileSplit:
     path = next((folder / name for folder in (data_dir, data_dir / "lists") if (folder / name).is_file()), None)
     if path is None:
         raise missing_data(facts, data_dir, f"{name} (from lists.tar, in the folder itself or lists/)")
+    from scipy.io import loadmat   # imported here: scipy is slow to import and only this reader needs it
     try:
         lists = loadmat(path)
         # file_list is a MATLAB cell array: an object array whose entries are 1-element string arrays

@@ -1,0 +1,58 @@
+"""Speed switches of the training engine: bf16 autocast, channels_last, torch.compile.
+
+Each changes the numerics of a run (rounding, kernel choice, operation order), so each is part of the run's
+protocol: a run trained with a switch on is never mixed with one trained without it. All are off by default
+(fp32, NCHW, eager: the reference numerics) until a parity run on a GPU shows no accuracy change; a preset
+turns them on with its `engine` mapping (config/presets.yaml), e.g. `engine: {amp: bf16, channels_last: true}`.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import torch
+
+AMP_MODES = ("none", "bf16")
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    amp: Literal["none", "bf16"] = "none"
+    channels_last: bool = False
+    compile: bool = False
+
+    @classmethod
+    def from_config(cls, values: dict | None) -> "EngineOptions":
+        options = cls(**(values or {}))
+        if options.amp not in AMP_MODES:
+            raise ValueError(f"engine amp {options.amp!r}: use one of {AMP_MODES}")
+        return options
+
+    @property
+    def is_default(self) -> bool:
+        return self == EngineOptions()
+
+    def protocol_entry(self) -> dict | None:
+        """What the run's protocol records: nothing for the reference numerics (so runs trained before the
+        switches existed keep their protocol hash), else every switch."""
+        return None if self.is_default else asdict(self)
+
+    def autocast(self, device: torch.device):
+        if self.amp == "none":
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+    def prepare_model(self, method: torch.nn.Module) -> None:
+        """In place: channels_last weights, and the trained network compiled (its state_dict keys unchanged)."""
+        if self.channels_last:
+            method.to(memory_format=torch.channels_last)
+        if self.compile:
+            method.model.compile()
+
+    def prepare_images(self, images):
+        if not self.channels_last:
+            return images
+        if isinstance(images, (list, tuple)):
+            return [view.contiguous(memory_format=torch.channels_last) for view in images]
+        return images.contiguous(memory_format=torch.channels_last)

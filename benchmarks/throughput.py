@@ -4,6 +4,7 @@
     python benchmarks/throughput.py --device cpu --tiny   # checks the benchmark itself on a CPU (tests run this)
 """
 import argparse
+import dataclasses
 import json
 import re
 import shlex
@@ -13,7 +14,6 @@ from pathlib import Path
 import torch
 
 from methods.benchmark import CELLS, FAST, as_rows, markdown, measure
-from methods.engine.speed import EngineOptions
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -30,7 +30,7 @@ unknown = set(args.cells.split(",")) - set(CELLS)
 if unknown:
     sys.exit(f"unknown cell(s) {sorted(unknown)}; valid: {', '.join(CELLS)}")
 device = torch.device(args.device)
-fast = EngineOptions(amp=FAST.amp, channels_last=FAST.channels_last, compile=FAST.compile and not args.no_compile)
+fast = dataclasses.replace(FAST, compile=FAST.compile and not args.no_compile)
 results = []
 for cell in args.cells.split(","):
     for row in measure(cell, device, steps=args.steps, warmup=args.warmup, workers=args.workers, tiny=args.tiny,

@@ -69,12 +69,24 @@ def build_table(preset: str, name: str) -> Table:
     if name not in grid:
         raise SpecError(f"table {name!r} is not in config/grid.yaml")
     spec = grid[name]
-    seeds = config.preset(preset)["seeds"]
+    seeds = table_seeds(preset, spec)
     table = Table(name, preset, spec)
     for row in _expand_rows(spec["rows"]):
         for column in spec["columns"]:
             table.cells.append(_cell(preset, spec, row, column, seeds))
     return table
+
+
+def table_seeds(preset: str, spec: dict) -> list[int]:
+    """The preset's seeds, or the table's own `seeds` where it names fewer (each must be one of the preset's)."""
+    seeds = config.preset(preset)["seeds"]
+    own = spec.get("seeds")
+    if own is None:
+        return list(seeds)
+    unknown = sorted(set(own) - set(seeds))
+    if unknown:
+        raise SpecError(f"table seeds {own}: {unknown} not among the preset {preset!r}'s seeds {seeds}")
+    return list(own)
 
 
 def _expand_rows(rows: list[dict]) -> list[dict]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from methods import PROJECT_ROOT, config
-from methods.grid import Cell, Table, build_table, complexity_path, table_target
+from methods.grid import Cell, Table, build_table, complexity_path, table_seeds, table_target
 from methods.spec import protocol_hash, resolve
 
 PAPER_RESULTS = PROJECT_ROOT / "tables" / "paper_results.csv"
@@ -95,7 +95,7 @@ def cell_text(value: CellValue) -> str:
 
 def title(table: Table) -> str:
     preset = config.preset(table.preset)
-    seeds = ", ".join(str(s) for s in preset["seeds"])
+    seeds = ", ".join(str(s) for s in table_seeds(table.preset, table.spec))
     shown = "" if table.kind == "complexity" else f"; {preset['report']}-epoch accuracy; seeds {seeds}"
     return f"{table.name} [{table.preset} preset] {table.spec['title']}{shown}"
 

@@ -124,6 +124,15 @@ def test_demo_runs_three_seeds():
     assert sorted({r.seed for r in runs}) == [0, 1, 2] and len(runs) == 9
 
 
+def test_a_table_may_run_fewer_seeds_than_its_preset(monkeypatch):
+    runs = required_runs(build_table("demo", "demo_sd"))
+    assert {r.seed for r in runs} == {0} and len(runs) == 9     # the grid's seeds: [0]
+    grid = {**config.grid(), "demo_sd": {**config.grid()["demo_sd"], "seeds": [0, 7]}}
+    monkeypatch.setattr(config, "grid", lambda: grid)
+    with pytest.raises(SpecError, match=r"\[7\] not among the preset 'demo'"):
+        build_table("demo", "demo_sd")
+
+
 def test_fig4_stopped_baselines_are_read_off_one_60_epoch_run():
     from methods.grid import donor_for, snapshot_epochs_for
     stopped = RunSpec.from_parts("paper", "cub200", "resnet18", "baseline~e10-const", 0)

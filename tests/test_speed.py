@@ -44,7 +44,7 @@ def test_switches_on_are_part_of_the_protocol(monkeypatch):
     smoke = {**config.preset("smoke"), "engine": {"amp": "bf16", "channels_last": True}}
     monkeypatch.setattr(config, "preset", lambda name: smoke if name == "smoke" else config.presets()[name])
     fast = resolve(spec)
-    assert fast["engine"] == {"amp": "bf16", "channels_last": True, "compile": False}
+    assert fast["engine"] == {"amp": "bf16", "channels_last": True, "compile": False, "image_store": 0}
     assert protocol_hash(fast) != protocol_hash(plain)
 
 
@@ -97,3 +97,13 @@ def test_non_finite_loss_stops_the_run_naming_its_terms():
     method = Diverging(build_model("lenet5", 10, family="small", in_channels=1), 10, None)
     with pytest.raises(RunError, match="not finite.*train_bad"):
         run_epoch(method, EngineOptions(), batches())
+
+
+def test_image_store_switch_trains_a_224px_dataset_from_the_store(tmp_path, monkeypatch):
+    from methods.engine.trainer import train_run
+    smoke = {**config.preset("smoke"), "engine": {"image_store": 512}}
+    monkeypatch.setattr(config, "preset", lambda name: smoke if name == "smoke" else config.presets()[name])
+    spec = RunSpec.from_parts("smoke", "cub200", "resnet18", "baseline", 0)
+    metrics = train_run(spec, Runtime(num_workers=0, threads=1), root=tmp_path)
+    assert metrics["protocol"]["engine"]["image_store"] == 512
+    assert 0 <= metrics["final"]["top1"] <= 100

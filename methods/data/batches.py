@@ -10,11 +10,13 @@ from torch.utils.data import DataLoader, Dataset
 
 from methods.data.errors import DatasetError
 from methods.data.facts import DatasetFacts
+from methods.data.image_store import StoreBatches, StoreSplit
 from methods.data.splits import FileSplit, Split, TensorSplit
 from methods.data.tensor_ops import normalise, random_crop_flip, resize_uint8
 
 CROP_PADDING = 4
-SUPPORTED_AUGMENT = {TensorSplit: ("none", "crop_flip"), FileSplit: ("none", "imagenet")}
+SUPPORTED_AUGMENT = {TensorSplit: ("none", "crop_flip"), FileSplit: ("none", "imagenet"),
+                     StoreSplit: ("none", "imagenet")}
 # independent random streams derived from (seed, epoch)
 ORDER_STREAM, AUGMENT_STREAM, LOADER_STREAM, PAIR_STREAM = 0, 1, 2, 3
 
@@ -82,6 +84,8 @@ def make_batches(split: Split, facts: DatasetFacts, *, train: bool, batch_size: 
     device = torch.device(device)
     if isinstance(split, TensorSplit):
         return TensorBatches(split, facts, batches, device, augment_seed, views)
+    if isinstance(split, StoreSplit):
+        return StoreBatches(split, facts, batches, device, augment_seed, views)
     return LoaderBatches(split, facts, batches, device, augment_seed, num_workers,
                          loader_seed=derive_seed(seed, epoch, LOADER_STREAM), views=views)
 

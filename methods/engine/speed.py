@@ -1,4 +1,4 @@
-"""Speed switches of the training engine: bf16 autocast, channels_last, torch.compile.
+"""Speed switches of the training engine: bf16 autocast, channels_last, torch.compile, the 224 px image store.
 
 Each changes the numerics of a run (rounding, kernel choice, operation order), so each is part of the run's
 protocol: a run trained with a switch on is never mixed with one trained without it. All are off by default
@@ -21,12 +21,15 @@ class EngineOptions:
     amp: Literal["none", "bf16"] = "none"
     channels_last: bool = False
     compile: bool = False
+    image_store: int = 0     # > 0: 224 px datasets decoded once, cropped on the device (max side kept, px)
 
     @classmethod
     def from_config(cls, values: dict | None) -> "EngineOptions":
         options = cls(**(values or {}))
         if options.amp not in AMP_MODES:
             raise ValueError(f"engine amp {options.amp!r}: use one of {AMP_MODES}")
+        if options.image_store < 0:
+            raise ValueError(f"engine image_store {options.image_store}: 0 (off) or the longest side kept, in px")
         return options
 
     @property

@@ -16,6 +16,7 @@ import torch
 
 import methods
 from methods.data import load_splits, make_batches
+from methods.data.image_store import as_store
 from methods.engine import checkpoint
 from methods.engine.device import describe, pick_device
 from methods.engine.epoch_log import EpochLog
@@ -58,8 +59,11 @@ def train_run(spec: RunSpec, runtime: Runtime, root: Path = Path(".")) -> dict:
     preset = config.preset(spec.preset)
     train_split, val_split = load_splits(facts, preset["data_source"], runtime.data_root,
                                          synthetic=preset.get("synthetic"), cache_dir=runtime.cache_dir)
-    method = _build_method(spec, protocol, facts, root).to(device)
     engine = EngineOptions.from_config(protocol.get("engine"))
+    if engine.image_store:
+        train_split, val_split = (as_store(split, engine.image_store, runtime.cache_dir)
+                                  for split in (train_split, val_split))
+    method = _build_method(spec, protocol, facts, root).to(device)
     optimizer = torch.optim.SGD([p for p in method.parameters() if p.requires_grad],
                                 lr=protocol["optimizer"]["lr"], momentum=protocol["optimizer"]["momentum"],
                                 weight_decay=protocol["optimizer"]["weight_decay"])

@@ -275,6 +275,31 @@ def test_tiny_imagenet_corrupt_jpeg_named_while_decoding(tmp_path):
         load_splits(tiny_facts(), "real", tmp_path)
 
 
+# ---------------------------------------------------------------------------------------------- CIFAR-10-JPEG
+
+CIFAR_CLASSES = ["airplane", "automobile", "bird"]
+
+
+def test_cifar10_jpeg_folders_decode_to_uint8_tensors(tmp_path):
+    data_dir = tmp_path / "cifar10-jpeg"
+    for part, count in (("train", 2), ("test", 1)):
+        for label, name in enumerate(CIFAR_CLASSES):
+            for i in range(count):
+                write_image(data_dir / part / name / f"{i:04d}.jpg", class_color(label), size=(32, 32))
+    train, val = load_splits(facts_for("cifar10_jpeg", 3, 6, 3), "real", tmp_path, cache_dir=tmp_path / "cache")
+    assert isinstance(train, TensorSplit) and train.images.shape == (6, 3, 32, 32) and train.images.dtype == torch.uint8
+    assert train.labels.tolist() == [0, 0, 1, 1, 2, 2] and val.labels.tolist() == [0, 1, 2]  # sorted class folders
+    for image, label in zip(val.images, val.labels):
+        assert (image[:, 16, 16].int() - torch.tensor(class_color(int(label)))).abs().max() <= 4   # JPEG
+
+
+def test_cifar10_jpeg_still_zipped_says_unzip(tmp_path):
+    (tmp_path / "cifar10-jpeg").mkdir()
+    (tmp_path / "cifar10-jpeg" / "cifar10-jpeg.zip").write_bytes(b"PK")
+    with pytest.raises(DatasetError, match="unzip cifar10-jpeg.zip here"):
+        load_splits(get_facts("cifar10_jpeg"), "real", tmp_path)
+
+
 # ---------------------------------------------------------------------------------------------- ImageNet Dogs
 
 # (wnid, label id in the release, dog class expected): ids follow map_clsloc.txt, not the sorted-wnid order

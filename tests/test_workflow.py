@@ -98,6 +98,12 @@ def test_dry_run_tables_3_5_8_share_their_teachers_and_imagenet_runs(tmp_path):
     assert len(kd) == 24 + 28 - 7   # Table 5's teacher row is Table 2's ResNet-18 Baseline on 7 datasets
 
 
+def test_dry_run_cifar10_jpeg_table_is_its_own_two_runs(tmp_path):
+    dirs = train_dirs(snakemake(tmp_path, "-n", "tables/cifar10_jpeg.md").stdout)
+    assert dirs == {"results/paper/cifar10_jpeg/resnet18/baseline/seed0",
+                    "results/paper/cifar10_jpeg/resnet18/focusnet@resnet18.baseline/seed0"}
+
+
 def test_unknown_target_is_refused_with_the_known_ones(tmp_path):
     result = snakemake(tmp_path, "-n", "tables/smoke/table99.md", check=False)
     assert result.returncode != 0
@@ -117,7 +123,8 @@ def test_local_gpu_sharing_gives_small_cells_a_share_of_one_gpu(tmp_path):
     assert slots == {"lenet5": {1}, "mobilenetv2": {2}, "resnet18": {4}}   # config gpu_slots 4, gpu_share
 
 
-SMOKE_TABLES = ["table2", "table3", "table4", "table5", "table6", "table7", "table8", "table9", "table10"]
+SMOKE_TABLES = ["table2", "table3", "table4", "table5", "table6", "table7", "table8", "table9", "table10",
+                "cifar10_jpeg"]
 
 
 @pytest.mark.slow
@@ -138,7 +145,7 @@ def test_smoke_preset_end_to_end(tmp_path):
             assert (tmp_path / target).with_suffix(suffix).exists()
     assert (tmp_path / "tables/smoke/fig4.pdf").exists()
     metrics = sorted((tmp_path / "results/smoke").glob("*/*/*/seed0/metrics.json"))
-    assert len(metrics) == 151
+    assert len(metrics) == 153
     for path in metrics:
         saved = json.loads(path.read_text())
         assert saved["preset"] == "smoke" and saved["protocol"]["data_source"] == "synthetic"

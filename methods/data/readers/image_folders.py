@@ -17,19 +17,19 @@ def read_image_folders(facts: DatasetFacts, data_dir: Path, cache_dir: Path | No
     for part in ("train", "val"):
         if not (data_dir / part).is_dir():
             raise missing_data(facts, data_dir, f"folder {part}/")
-    class_index = {name: index for index, name in enumerate(_class_folders(data_dir / "train"))}
-    return _list_split(data_dir / "train", class_index), _list_split(data_dir / "val", class_index)
+    class_index = {name: index for index, name in enumerate(class_folders(data_dir / "train"))}
+    return list_split(data_dir / "train", class_index), list_split(data_dir / "val", class_index)
 
 
-def _class_folders(folder: Path) -> list[str]:
+def class_folders(folder: Path) -> list[str]:
     with os.scandir(folder) as entries:
         return sorted(entry.name for entry in entries if entry.is_dir())
 
 
-def _list_split(folder: Path, class_index: dict[str, int]) -> FileSplit:
+def list_split(folder: Path, class_index: dict[str, int]) -> FileSplit:
     items: list[str] = []
     labels: list[int] = []
-    for name in _class_folders(folder):
+    for name in class_folders(folder):
         if name not in class_index:
             raise DatasetError(f"{folder / name}: class folder has no counterpart in train/; "
                                f"train and val must hold the same class folders")

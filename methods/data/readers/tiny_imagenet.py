@@ -21,8 +21,8 @@ def read_tiny_imagenet(facts: DatasetFacts, data_dir: Path,
             raise missing_data(facts, data_dir, needed)
     wnids = sorted((data_dir / "wnids.txt").read_text().split())
     class_index = {wnid: index for index, wnid in enumerate(wnids)}
-    return (_decoded(facts, "train", *_train_files(data_dir, wnids), cache_dir),
-            _decoded(facts, "val", *_val_files(data_dir, class_index), cache_dir))
+    return (decoded_split(facts, "train", *_train_files(data_dir, wnids), cache_dir),
+            decoded_split(facts, "val", *_val_files(data_dir, class_index), cache_dir))
 
 
 def _train_files(data_dir: Path, wnids: list[str]) -> tuple[list[Path], list[int]]:
@@ -46,7 +46,7 @@ def _val_files(data_dir: Path, class_index: dict[str, int]) -> tuple[list[Path],
     return [data_dir / "val" / "images" / name for name, _ in rows], [class_index[wnid] for _, wnid in rows]
 
 
-def _decoded(facts: DatasetFacts, part: str, paths: list[Path], labels: list[int],
+def decoded_split(facts: DatasetFacts, part: str, paths: list[Path], labels: list[int],
              cache_dir: Path | None) -> TensorSplit:
     arrays = cached_arrays(cache_dir, f"{facts.name}-{part}-{len(paths)}", ("images", "labels"),
                            lambda: {"images": decode_rgb(paths, facts.image_size),

@@ -31,12 +31,18 @@ START_TIMEOUT_S = 120.0
 _STATUS = struct.Struct("!qq")   # (kind, value): kind 0 = child pid, 1 = exit status
 
 
+def command(argv: list[str], forked: bool) -> int:
+    """`python -m methods <argv>`: forked from the server in the working directory, or in this process."""
+    if forked:
+        return run(Path(SOCKET), argv)
+    from methods.cli import main
+    return main(argv)
+
+
 def run(socket_path: Path, argv: list[str]) -> int:
     """Run `python -m methods <argv>` through the server at `socket_path` (started if none answers)."""
     connection = _connect_or_start(socket_path)
-    request = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
-    connection.sendall(struct.pack("!q", len(request)))
-    socket.send_fds(connection, [request], [0, 1, 2])
+    _send(connection, {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)})
     pid = _receive(connection, expect=0)
     forward = lambda signum, frame: _kill(pid, signum)   # noqa: E731
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -49,22 +55,24 @@ def stop(socket_path: Path) -> bool:
     connection = _try_connect(socket_path)
     if connection is None:
         return False
-    request = json.dumps({"stop": True}).encode()
-    connection.sendall(struct.pack("!q", len(request)))
-    socket.send_fds(connection, [request], [0, 1, 2])
+    _send(connection, {"stop": True})
     connection.close()
     return True
 
 
+def _send(connection: socket.socket, request: dict) -> None:
+    """A length-prefixed JSON request, with this process's stdin/stdout/stderr passed along."""
+    data = json.dumps(request).encode()
+    connection.sendall(struct.pack("!q", len(data)))
+    socket.send_fds(connection, [data], [0, 1, 2])
+
+
 def _receive(connection: socket.socket, expect: int) -> int:
-    data = b""
-    while len(data) < _STATUS.size:
-        chunk = connection.recv(_STATUS.size - len(data))
-        if not chunk:
-            raise RuntimeError("the fork server closed the connection (see .snakemake/forkserver.log); "
-                               "run without it: --config forkserver=false")
-        data += chunk
-    kind, value = _STATUS.unpack(data)
+    try:
+        kind, value = _STATUS.unpack(_read_exactly(connection, _STATUS.size))
+    except OSError:
+        raise RuntimeError("the fork server closed the connection (see .snakemake/focusnet-forkserver.log); "
+                           "run without it: --config forkserver=false") from None
     if kind != expect:
         raise RuntimeError(f"fork server protocol error: got message {kind}, expected {expect}")
     return value
@@ -204,10 +212,12 @@ def _child(connection: socket.socket, job: dict, fds: list[int]) -> None:
         sys.argv = ["python -m methods", *job["argv"]]
         from methods.cli import main
         code = main(job["argv"])
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-        if not isinstance(exit_.code, int) and exit_.code is not None:
+    except SystemExit as exit_:       # sys.exit(n) or sys.exit("message"), as in a fresh interpreter
+        if exit_.code is None or isinstance(exit_.code, int):
+            code = exit_.code or 0
+        else:
             print(exit_.code, file=sys.stderr)
+            code = 1
     except BaseException:
         import traceback
         traceback.print_exc()

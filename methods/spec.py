@@ -149,9 +149,9 @@ def resolve(spec: RunSpec) -> dict:
         "seed": spec.seed,
         "reference": str(spec.reference.directory) if spec.reference else None,
     }
-    engine = EngineOptions.from_config(preset.get("engine"))
-    if not engine.is_default:
-        protocol["engine"] = engine.protocol_entry()
+    engine = EngineOptions.from_config(preset.get("engine")).protocol_entry()
+    if engine is not None:
+        protocol["engine"] = engine
     return protocol
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -58,7 +59,7 @@ class StoreSplit:
         return pixels[start:start + c * h * w].view(c, h, w)
 
 
-def build_store(split: FileSplit, max_side: int, cache_dir: Path | None, threads: int = 16) -> StoreSplit:
+def build_store(split: FileSplit, max_side: int, cache_dir: Path | None) -> StoreSplit:
     """Decode every image of `split` once (cached under cache_dir, keyed by its file list and max_side)."""
     digest = hashlib.sha256("\n".join(map(str, split.items)).encode()).hexdigest()[:16]
 
@@ -70,7 +71,7 @@ def build_store(split: FileSplit, max_side: int, cache_dir: Path | None, threads
                 image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
                                      Image.BILINEAR)
             return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
-        with ThreadPoolExecutor(threads) as pool:
+        with ThreadPoolExecutor(os.cpu_count()) as pool:     # PIL releases the GIL while decoding
             images = list(pool.map(decode, split.items))
         sizes = np.array([image.size for image in images], dtype=np.int64)
         return {"pixels": np.concatenate([image.reshape(-1) for image in images]),

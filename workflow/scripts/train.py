@@ -2,7 +2,8 @@
 forked from a warm one (config forkserver; methods/forkserver.py). Only the standard library is imported here
 before that choice, so a forked job pays no interpreter start-up."""
 import sys
-from pathlib import Path
+
+from methods.forkserver import command
 
 settings = snakemake.config   # runtime settings, not params: changing them must not rerun finished jobs
 argv = ["train", snakemake.params.run_dir, "--data-root", settings["data_root"], "--cache-dir", settings["cache_dir"],
@@ -10,9 +11,4 @@ argv = ["train", snakemake.params.run_dir, "--data-root", settings["data_root"],
         "--slots-per-gpu", str(settings["gpu_slots"]), "--log", snakemake.log[0]]
 if snakemake.resources.get("gpu_slot"):
     argv += ["--gpu-slots", str(snakemake.resources["gpu_slot"])]
-
-if settings["forkserver"]:
-    from methods.forkserver import SOCKET, run
-    sys.exit(run(Path(SOCKET), argv))
-from methods.cli import main
-sys.exit(main(argv))
+sys.exit(command(argv, forked=settings["forkserver"]))

@@ -62,15 +62,17 @@ def complexity(method: str, arch: str, family: str, num_classes: int, image_size
     return result
 
 
-def table(target: str) -> list[Path]:
-    """Write a table (.md/.tex/.csv), and for a figure also its .png/.pdf, from the metrics that exist."""
-    from methods.grid import build_table, preset_of_target
+def table(target: str, seeds: str | list | None = None) -> list[Path]:
+    """Write a table (.md/.tex/.csv), and for a figure also its .png/.pdf, from the metrics that exist.
+    `seeds` ('0,1,2') replaces the seeds of every cell, as `--config seeds=...` does for Snakemake."""
+    from methods.grid import build_table, parse_seeds, preset_of_target
     from methods.tables import write_table
     preset, name = preset_of_target(str(Path(target).with_suffix("")))
-    written = write_table(preset, name)
-    if build_table(preset, name).kind == "figure":
+    chosen = parse_seeds(seeds)
+    written = write_table(preset, name, seeds=chosen)
+    if build_table(preset, name, chosen).kind == "figure":
         from methods.figures import write_figure
-        written += write_figure(preset, name)
+        written += write_figure(preset, name, seeds=chosen)
     return written
 
 
@@ -95,8 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--log", default=None, help="also append the output to this file")
     p = sub.add_parser("table", help="write tables/<...>.{md,tex,csv} from the metrics files that exist")
     p.add_argument("target", nargs="+", help="e.g. tables/table2.md tables/smoke/table4.md tables/demo.md")
+    p.add_argument("--seeds", default=None, help="seeds of every cell, e.g. 0,1,2 (default: the grid's)")
     p = sub.add_parser("runs", help="list the run directories a table needs")
     p.add_argument("target")
+    p.add_argument("--seeds", default=None, help="seeds of every cell, e.g. 0,1,2 (default: the grid's)")
     args = parser.parse_args(argv)
     if args.command == "train":
         from methods.grid import donor_for, snapshot_epochs_for
@@ -109,11 +113,13 @@ def main(argv: list[str] | None = None) -> int:
             check_data(args.preset, args.dataset, args.data_root, args.cache_dir, Path(args.stamp))
     elif args.command == "table":
         for target in args.target:
-            for path in table(target):
+            for path in table(target, args.seeds):
                 print(path)
     elif args.command == "runs":
-        from methods.grid import build_table, preset_of_target, required_runs
-        for run in required_runs(build_table(*preset_of_target(args.target.removesuffix(".md")))):
+        from methods.grid import build_table, parse_seeds, preset_of_target
+        from methods.grid import required_runs
+        preset, name = preset_of_target(args.target.removesuffix(".md"))
+        for run in required_runs(build_table(preset, name, parse_seeds(args.seeds))):
             print(run.directory)
     return 0
 

@@ -69,8 +69,8 @@ def render_figure(name: str, values: list[CellValue], columns: list[str], path_b
     return written
 
 
-def write_figure(preset: str, name: str, root: Path = Path(".")) -> list[Path]:
-    table = build_table(preset, name)
+def write_figure(preset: str, name: str, root: Path = Path("."), seeds: tuple[int, ...] | None = None) -> list[Path]:
+    table = build_table(preset, name, seeds)
     base = root / table_target(preset, name)
     base.parent.mkdir(parents=True, exist_ok=True)
     return render_figure(title(table), collect(table, root), table.columns, base)

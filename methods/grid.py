@@ -64,29 +64,44 @@ def preset_of_target(target: str) -> tuple[str, str]:
     raise SpecError(f"no table target {target}.md; known targets: {', '.join(known)}")
 
 
-def build_table(preset: str, name: str) -> Table:
+def build_table(preset: str, name: str, seeds: tuple[int, ...] | None = None) -> Table:
+    """The table's cells and the runs each shows. `seeds` (a user's --config seeds=... / --seeds) replaces the
+    seeds of every cell; otherwise a cell runs its column's `seeds`, else its table's, else the preset's."""
     grid = config.grid()
     if name not in grid:
         raise SpecError(f"table {name!r} is not in config/grid.yaml")
     spec = grid[name]
-    seeds = table_seeds(preset, spec)
     table = Table(name, preset, spec)
     for row in _expand_rows(spec["rows"]):
         for column in spec["columns"]:
-            table.cells.append(_cell(preset, spec, row, column, seeds))
+            cell_seeds = list(seeds) if seeds else column_seeds(preset, spec, column)
+            table.cells.append(_cell(preset, spec, row, column, cell_seeds))
     return table
 
 
-def table_seeds(preset: str, spec: dict) -> list[int]:
-    """The preset's seeds, or the table's own `seeds` where it names fewer (each must be one of the preset's)."""
-    seeds = config.preset(preset)["seeds"]
-    own = spec.get("seeds")
-    if own is None:
-        return list(seeds)
-    unknown = sorted(set(own) - set(seeds))
-    if unknown:
-        raise SpecError(f"table seeds {own}: {unknown} not among the preset {preset!r}'s seeds {seeds}")
-    return list(own)
+def column_seeds(preset: str, spec: dict, column: dict) -> list[int]:
+    """A column's own `seeds`, else its table's, else the preset's (grid.yaml; e.g. 3 seeds for the cheap MNIST
+    column of Table 2 without making every GPU cell three times as expensive)."""
+    return list(column.get("seeds") or spec.get("seeds") or config.preset(preset)["seeds"])
+
+
+def parse_seeds(text: str | list | tuple | None) -> tuple[int, ...] | None:
+    """Seeds as a user writes them: '0,1,2', '0-4', or a list; None or '' for the grid's own."""
+    if text is None or text == "" or text == []:
+        return None
+    if isinstance(text, int):
+        return (text,)
+    items = text if isinstance(text, (list, tuple)) else str(text).split(",")
+    seeds: list[int] = []
+    for item in items:
+        first, dash, last = str(item).strip().partition("-")
+        try:
+            seeds += list(range(int(first), int(last) + 1)) if dash else [int(first)]
+        except ValueError:
+            raise SpecError(f"seeds {text!r}: write seeds as 0,1,2 or 0-2") from None
+    if any(seed < 0 for seed in seeds) or len(set(seeds)) != len(seeds):
+        raise SpecError(f"seeds {text!r}: seeds are distinct non-negative integers")
+    return tuple(seeds)
 
 
 def _expand_rows(rows: list[dict]) -> list[dict]:
@@ -136,11 +151,11 @@ def required_runs(table: Table) -> list[RunSpec]:
 
 
 @lru_cache(maxsize=None)
-def preset_runs(preset: str) -> tuple[RunSpec, ...]:
+def preset_runs(preset: str, seeds: tuple[int, ...] | None = None) -> tuple[RunSpec, ...]:
     """Every run any table of the preset shows, and the runs those reference."""
     runs: dict[RunSpec, None] = {}
     for name in table_names(preset):
-        for run in required_runs(build_table(preset, name)):
+        for run in required_runs(build_table(preset, name, seeds)):
             while run is not None:
                 runs[run] = None
                 run = run.reference
@@ -169,14 +184,15 @@ def donor_for(run: RunSpec) -> RunSpec | None:
     index, epochs = token
     longer = [other_epochs for other in preset_runs(run.preset)
               if (other_token := _epochs_token(other)) and other_token[0] == index
-              and (other_epochs := other_token[1]) > epochs and _with_epochs(other, index, epochs) == run]
+              and (other_epochs := other_token[1]) > epochs
+              and _with_epochs(replace(other, seed=run.seed), index, epochs) == run]
     return _with_epochs(run, index, max(longer)) if longer else None
 
 
 def snapshot_epochs_for(run: RunSpec) -> list[int]:
     """Epochs at which `run` must save its network, for the shorter runs read off it."""
     return sorted(other_token[1] for other in preset_runs(run.preset)
-                  if (other_token := _epochs_token(other)) and donor_for(other) == run)
+                  if (other_token := _epochs_token(other)) and donor_for(replace(other, seed=run.seed)) == run)
 
 
 def complexity_path(preset: str, setting: dict) -> Path:

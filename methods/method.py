@@ -92,8 +92,25 @@ def freeze(module: nn.Module) -> nn.Module:
     return module
 
 
+def added_options(options_cls: type) -> dict[str, Any]:
+    """Options added to a method after runs of it were published, each with the value that reproduces the
+    behaviour from before it existed (an `ADDED` ClassVar of the Options class). At that value an option is left
+    out of the run's protocol, so the published runs keep their hash; any other value enters it."""
+    return dict(getattr(options_cls, "ADDED", {}))
+
+
+def protocol_options(options: Any) -> dict[str, Any]:
+    """A method's resolved options as its protocol records them (tuples as lists, added options at their
+    earlier behaviour left out)."""
+    added = added_options(type(options))
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in vars(options).items()
+            if not (k in added and v == added[k])}
+
+
 def parse_options(options_cls: type, values: dict[str, Any]) -> Any:
-    """Build a method's Options from config values and run-name overrides (strings), with typed conversion."""
+    """Build a method's Options from config values and run-name overrides (strings), with typed conversion.
+    A recorded protocol may leave an added option out (added_options): it takes its earlier value."""
+    values = {**added_options(options_cls), **values}
     fields = {f.name: f for f in dataclasses.fields(options_cls)}
     unknown = sorted(set(values) - set(fields))
     if unknown:

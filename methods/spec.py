@@ -16,7 +16,7 @@ from pathlib import Path
 from methods import config
 from methods.data.facts import DatasetFacts, get_facts
 from methods.engine.speed import EngineOptions
-from methods.method import parse_options
+from methods.method import parse_options, protocol_options
 from methods.registry import get_method_class
 
 _NAME_PART = re.compile(r"^[a-z0-9_]+$")
@@ -140,7 +140,7 @@ def resolve(spec: RunSpec) -> dict:
         "facts": {k: v for k, v in vars(facts).items() if k not in ("layout", "get_it", "root_dir")},
         "arch": spec.arch,
         "method": spec.run.method,
-        "options": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(options).items()},
+        "options": protocol_options(options),
         "schedule": schedule(facts, spec.run.schedule),
         "optimizer": dict(preset["optimizer"]),
         "batch_size": facts.batch_size,

@@ -4,12 +4,12 @@ from __future__ import annotations
 import csv
 import json
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from methods import PROJECT_ROOT, config
-from methods.grid import Cell, Table, build_table, complexity_path, table_seeds, table_target
-from methods.spec import protocol_hash, resolve
+from methods.engine.artifacts import RunArtifacts, agrees, best_and_final, collapsed
+from methods.grid import Cell, Table, build_table, complexity_path, table_target
 
 PAPER_RESULTS = PROJECT_ROOT / "tables" / "paper_results.csv"
 SCALE = {"params_m": 1e-6, "flops_g": 1e-9}   # complexity metrics: counts -> millions / billions
@@ -19,10 +19,12 @@ SOURCE = {"params_m": "params", "flops_g": "flops"}
 @dataclass
 class CellValue:
     cell: Cell
-    values: list[float]          # one per finished seed
+    values: list[float]          # one per finished seed that trained (collapsed seeds are counted apart)
     paper: float | None
     missing: list[str]           # run directories without metrics
     stale: list[str]             # run directories whose protocol differs from what the config resolves now
+    collapsed: list[float] = field(default_factory=list)   # the metric of finished seeds that collapsed
+    inconsistent: list[str] = field(default_factory=list)  # metrics.json disagrees with its epochs.csv
 
     @property
     def mean(self) -> float | None:
@@ -35,6 +37,10 @@ class CellValue:
     @property
     def diff(self) -> float | None:
         return None if self.mean is None or self.paper is None else self.mean - self.paper
+
+    @property
+    def finished(self) -> int:
+        return len(self.values) + len(self.collapsed)
 
 
 def paper_values(path: Path = PAPER_RESULTS) -> dict[tuple[str, str, str, str], float]:
@@ -55,17 +61,26 @@ def collect(table: Table, root: Path = Path(".")) -> list[CellValue]:
                 values.append(json.loads(path.read_text())[SOURCE[cell.metric]] * SCALE[cell.metric])
             else:
                 missing.append(str(path))
+        collapsed_values, inconsistent = [], []
         for run in cell.runs:
-            metrics_path = root / run.directory / "metrics.json"
-            if not metrics_path.exists():
+            artifacts = RunArtifacts(run, root)
+            metrics = artifacts.read_metrics()
+            if metrics is None:
                 missing.append(str(run.directory))
                 continue
-            metrics = json.loads(metrics_path.read_text())
-            if metrics["protocol_hash"] != protocol_hash(resolve(run)):
+            if metrics["protocol_hash"] != artifacts.expected_hash:
                 stale.append(str(run.directory))
                 continue
-            values.append(metrics[report][cell.metric])
-        out.append(CellValue(cell, values, paper.get(key), missing, stale))
+            rows = artifacts.read_epochs()
+            recomputed = best_and_final(rows)   # the CSV is the source; a disagreeing metrics.json is flagged
+            if not agrees(metrics, recomputed):
+                inconsistent.append(str(run.directory))
+            value = recomputed[report][cell.metric]
+            if collapsed(rows, metrics["protocol"]["facts"]["num_classes"]):
+                collapsed_values.append(value)
+            else:
+                values.append(value)
+        out.append(CellValue(cell, values, paper.get(key), missing, stale, collapsed_values, inconsistent))
     return out
 
 
@@ -78,25 +93,47 @@ def _fmt(value: float | None, signed: bool = False, digits: int = 2) -> str:
 
 def cell_text(value: CellValue) -> str:
     digits = 3 if value.cell.complexity else 2   # complexity: one digit finer than the paper prints
+    planned = len(value.cell.runs)
     if value.cell.pending:
         ours = "pending"
     elif value.cell.not_run:
         ours = "n/a"
-    elif value.mean is None:
+    elif value.finished == 0:
         ours = "stale" if value.stale else "missing"
+    elif value.mean is None:   # every finished seed collapsed: no accuracy to hold against the paper
+        ours = (f"collapsed ({len(value.collapsed)}/{planned} seeds at chance, "
+                f"{_fmt(statistics.fmean(value.collapsed), digits=digits)})")
     else:
         ours = _fmt(value.mean, digits=digits) + (f" ± {value.std:.2f}" if value.std is not None else "")
-        if len(value.cell.runs) > 1:
+        if planned > 1:
             ours += f" (n={len(value.values)})"
+        if value.collapsed:
+            ours += f" + {len(value.collapsed)}/{planned} collapsed"
     if value.paper is None:
         return ours
+    if value.collapsed and value.mean is None:
+        return f"{ours} / {_fmt(value.paper)}"
     return f"{ours} / {_fmt(value.paper)} ({_fmt(value.diff, signed=True, digits=digits)})"
+
+
+def seeds_text(table: Table) -> str:
+    """The seeds of the table's cells, per column where the columns differ."""
+    by_column: dict[str, tuple[int, ...]] = {}
+    for cell in table.cells:
+        if cell.runs:
+            by_column.setdefault(cell.column, tuple(sorted({run.seed for run in cell.runs})))
+    kinds = list(dict.fromkeys(by_column.values()))
+    if len(kinds) <= 1:
+        return "seeds " + ", ".join(str(s) for s in (kinds[0] if kinds else ()))
+    common = max(kinds, key=lambda seeds: sum(v == seeds for v in by_column.values()))
+    parts = [", ".join(str(s) for s in seeds) + " (" + ", ".join(c for c, v in by_column.items() if v == seeds) + ")"
+             for seeds in kinds if seeds != common]
+    return "seeds " + "; ".join(parts + [", ".join(str(s) for s in common) + " elsewhere"])
 
 
 def title(table: Table) -> str:
     preset = config.preset(table.preset)
-    seeds = ", ".join(str(s) for s in table_seeds(table.preset, table.spec))
-    shown = "" if table.kind == "complexity" else f"; {preset['report']}-epoch accuracy; seeds {seeds}"
+    shown = "" if table.kind == "complexity" else f"; {preset['report']}-epoch accuracy; {seeds_text(table)}"
     return f"{table.name} [{table.preset} preset] {table.spec['title']}{shown}"
 
 
@@ -106,6 +143,8 @@ def legend(table: Table, values: list[CellValue]) -> list[str]:
     lines = [f"Preset {table.preset}: {config.preset(table.preset)['description']}.",
              "Each cell: ours" + (" / paper (ours − paper)" if has_paper else "") + seeds + "."]
     missing = sorted({m for v in values for m in v.missing})
+    collapsed_runs = sum(len(v.collapsed) for v in values)
+    inconsistent = sorted({i for v in values for i in v.inconsistent})
     stale = sorted({s for v in values for s in v.stale})
     pending = sorted({v.cell.pending for v in values if v.cell.pending})
     not_run = sorted({f"{v.cell.row}: {v.cell.not_run}" for v in values if v.cell.not_run})
@@ -118,6 +157,12 @@ def legend(table: Table, values: list[CellValue]) -> list[str]:
         lines.append("pending: rows waiting for " + "; ".join(pending))
     if not_run:
         lines.append("n/a: " + "; ".join(not_run))
+    if collapsed_runs:
+        lines.append(f"collapsed ({collapsed_runs} runs): training top-1 at chance level at the last epoch "
+                     "(methods/engine/artifacts.py); such seeds are counted apart, never averaged into a cell")
+    if inconsistent:
+        lines.append(f"inconsistent ({len(inconsistent)}): metrics.json disagrees with epochs.csv, which the cell "
+                     "shows; rerun with snakemake --forcerun <dir>/metrics.json: " + ", ".join(inconsistent))
     lines.extend(table.spec.get("notes", []))
     return lines
 
@@ -158,14 +203,14 @@ def render_csv(table: Table, values: list[CellValue]) -> str:
     out = StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["table", "preset", "row", "column", "metric", "ours_mean", "ours_std", "n_seeds",
-                     "paper", "diff", "status", "series", "x", "runs"])
+                     "paper", "diff", "status", "series", "x", "runs", "n_collapsed"])
     for v in values:
         status = ("pending" if v.cell.pending else "n/a" if v.cell.not_run else "ok" if v.values
-                  else "stale" if v.stale else "missing")
+                  else "collapsed" if v.collapsed else "stale" if v.stale else "missing")
         runs = ";".join(str(r.directory) for r in v.cell.runs)
         writer.writerow([table.name, table.preset, v.cell.row, v.cell.column, v.cell.metric,
                          _num(v.mean), _num(v.std), len(v.values), _num(v.paper), _num(v.diff), status,
-                         v.cell.series or "", "" if v.cell.x is None else v.cell.x, runs])
+                         v.cell.series or "", "" if v.cell.x is None else v.cell.x, runs, len(v.collapsed)])
     return out.getvalue()
 
 
@@ -173,8 +218,8 @@ def _num(value: float | None) -> str:
     return "" if value is None else f"{value:.4f}"
 
 
-def write_table(preset: str, name: str, root: Path = Path(".")) -> list[Path]:
-    table = build_table(preset, name)
+def write_table(preset: str, name: str, root: Path = Path("."), seeds: tuple[int, ...] | None = None) -> list[Path]:
+    table = build_table(preset, name, seeds)
     values = collect(table, root)
     base = root / table_target(preset, name)
     base.parent.mkdir(parents=True, exist_ok=True)

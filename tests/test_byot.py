@@ -115,13 +115,39 @@ def test_training_steps_reach_network_heads_and_adapters(arch, family, size, ove
     assert len(method.adapters) == (2 if "feature_loss" not in overrides else 0)
 
 
-def test_deployed_model_is_the_bare_network_with_the_deepest_head():
-    method = byot()
+def test_deploy_deepest_is_the_bare_network_with_the_deepest_head():
+    method = byot(deploy="deepest")
     assert method.deploy_model() is method.model
     assert count_params(method.deploy_model()) == count_params(build_model("resnet18", 10, family="small"))
     method.eval()
     x = torch.randn(2, 3, 16, 16)
     assert torch.equal(method.forward_test(x), method.model(x))
+
+
+def test_deploy_ensemble_is_the_mean_of_the_four_classifiers_logits_as_the_released_code_evaluates():
+    method = byot()                                   # the default (config/methods.yaml)
+    assert method.options.deploy == "ensemble"
+    method.eval()
+    x = torch.randn(2, 3, 16, 16)
+    deep, *shallow = method.complexity_network()(x)
+    assert torch.allclose(method.forward_test(x), (deep + sum(shallow)) / 4, atol=1e-6)
+    # model.pt of an ensemble run loads into deployed_network() and gives the same output
+    fresh = BYOT.deployed_network(build_model("resnet18", 10, family="small"), 10, method.options)
+    fresh.load_state_dict(method.deploy_model().state_dict())
+    fresh.eval()
+    assert torch.allclose(fresh(x), method.forward_test(x), atol=1e-6)
+
+
+def test_attention_gate_is_the_released_sepconv_bn_relu_upsample_sigmoid():
+    from methods.zoo.byot import AttentionGate
+    gate = AttentionGate(8)
+    kinds = [type(m).__name__ for m in gate.conv]
+    assert kinds == ["Sequential", "BatchNorm2d", "ReLU"]      # SepConv, then the BN and ReLU of commit 36e60ec
+    features = torch.randn(2, 8, 4, 4)
+    gate.eval()
+    mask = torch.nn.functional.interpolate(gate.conv(features), size=(4, 4), mode="bilinear", align_corners=False)
+    assert torch.allclose(gate(features), features * torch.sigmoid(mask))
+    assert bool((torch.sigmoid(mask) >= 0.5).all())            # a ReLU before the sigmoid: the gate never drops below 1/2
 
 
 def test_only_resnets_are_supported():
@@ -133,10 +159,11 @@ def test_only_resnets_are_supported():
 
 def test_table6_complexity():
     # Table 6 (ResNet-18, 200 classes, 64x64): BYOT 12.49 M params, 4.68 GFLOPs. The authors' final heads give
-    # 12,487,648 / 4.656 G (bare network 11,271,432 / 4.444 G); adaptation layers are left out as in their count.
+    # 12,488,544 / 4.656 G (bare network 11,271,432 / 4.444 G): the gates' BatchNorms add 2 x (64 + 128 + 256) = 896
+    # parameters to the 12,487,648 without them, still 12.49 M; adaptation layers are left out as in their count.
     method = byot(num_classes=200)
     network = method.complexity_network()
-    assert count_params(network) == 12_487_648
+    assert count_params(network) == 12_488_544
     assert count_params(network) / 1e6 == pytest.approx(12.49, abs=0.05)
     assert count_flops(network, (3, 64, 64)) / 1e9 == pytest.approx(4.68, abs=0.1)
     assert not any(p is q for p in network.parameters() for q in method.adapters.parameters())

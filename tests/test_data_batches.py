@@ -212,3 +212,22 @@ def test_class_pairs_follow_each_batch_with_classmates():
         for own, partner, label in zip(index[:4], index[4:], first):
             assert labels[partner] == label
             assert (partner != own) == (label != 2)
+
+
+def test_truncated_evaluation_scores_a_fixed_class_balanced_subset():
+    from methods.data.batches import stratified_subset
+    labels = torch.tensor([0] * 5 + [1] * 3 + [2] * 4)        # class-sorted, as an image-folder split is
+    subset = stratified_subset(labels, 6)
+    assert subset.tolist() == [0, 1, 5, 6, 8, 9]               # two of each class, each class's first images
+    assert torch.equal(stratified_subset(labels, 6), subset)   # fixed: no randomness
+    assert sorted(stratified_subset(labels, 12).tolist()) == list(range(12))
+    assert torch.bincount(labels[stratified_subset(labels, 9)]).tolist() == [3, 3, 3]
+
+
+def test_long_decodes_say_what_they_do_and_how_far_they_are():
+    import io
+    from methods.data.progress import map_with_progress
+    stream = io.StringIO()
+    assert map_with_progress(lambda x: x * 2, range(5), "decoding 5 images", every_s=0.0, stream=stream) == [0, 2, 4, 6, 8]
+    text = stream.getvalue()
+    assert "decoding 5 images: 5 items" in text and "(" in text and "done, 5 in" in text

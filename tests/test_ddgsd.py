@@ -37,12 +37,13 @@ def terms_for(z_1=Z1, z_2=Z2, **overrides):
     opts = options(**overrides)
     return ddgsd_loss((z_1, z_2), (F1, F2), T, kl_weight=opts.kl_weight, mmd_weight=opts.mmd_weight,
                       temperature=opts.temperature, detach_targets=opts.detach_targets,
-                      temperature_squared=opts.temperature_squared, reduction=opts.reduction)
+                      temperature_squared=opts.temperature_squared, reduction=opts.reduction,
+                      ce_weight=opts.ce_weight)
 
 
 def test_defaults_are_the_methods_md_form():
     assert options() == DDGSD.Options(kl_weight=1.0, mmd_weight=5e-4, temperature=3.0, detach_targets=False,
-                                      temperature_squared=False, reduction="batchmean")
+                                      temperature_squared=False, reduction="batchmean", ce_weight=1.0)
     assert DDGSD.views == 2
 
 
@@ -58,6 +59,18 @@ def test_reimplementation_switches_scale_the_kl():
     # Self-KD-Lib multiplies by T^2 = 9; youngerous averages over the K = 3 classes
     assert terms_for(temperature_squared=True)["kl"].item() == pytest.approx(9 * 0.006228692, abs=1e-6)
     assert terms_for(reduction="elementmean")["kl"].item() == pytest.approx(0.006228692 / 3, abs=1e-6)
+
+
+def test_self_kd_lib_cross_entropy_weighting():
+    # Self-KD-Lib: CE over the 2B images (mean) / 2 = (CE_1 + CE_2) / 4 = 2.462563 / 4
+    assert terms_for(ce_weight=0.25)["ce"].item() == pytest.approx(0.615641, abs=1e-5)
+    assert "ce_weight" not in resolve_options()        # at 1.0 it stays out of the protocol (hash kept)
+    assert resolve_options("ddgsd-ce_weight=0.25")["ce_weight"] == 0.25
+
+
+def resolve_options(run="ddgsd"):
+    from methods.spec import RunSpec, resolve
+    return resolve(RunSpec.from_parts("paper", "cifar100", "resnet18", run, 0))["options"]
 
 
 def test_linear_mmd_is_squared_distance_of_batch_means():

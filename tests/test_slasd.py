@@ -42,7 +42,18 @@ def options(**overrides):
 
 
 def test_defaults_are_the_official_code():
-    assert options() == SLASD.Options(temperature=1.0)
+    assert options() == SLASD.Options(temperature=1.0, large_loss=False)
+
+
+def test_large_loss_sums_the_joint_ce_over_the_rotations_and_keeps_published_hashes():
+    """Official --with-large-loss: joint CE x 4 (0.730632 x 4 = 2.922528 in the hand example); at its default
+    the option stays out of the protocol, so runs made before it existed keep their hash."""
+    terms = slasd_loss_terms(joint_example(), torch.zeros(1, 2), torch.tensor([0]), temperature=1.0, large_loss=True)
+    assert terms["joint_ce"].item() == pytest.approx(2.922528, abs=1e-5)
+    from methods.spec import RunSpec, resolve
+    plain = resolve(RunSpec.from_parts("demo", "digits", "resnet18", "slasd", 0))
+    large = resolve(RunSpec.from_parts("demo", "digits", "resnet18", "slasd-large_loss=true", 0))
+    assert plain["options"] == {"temperature": 1.0} and large["options"]["large_loss"] is True
 
 
 def test_loss_terms_hand_values():

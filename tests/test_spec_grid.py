@@ -72,10 +72,10 @@ def test_table2_lists_baseline_dropmax_and_focusnet_of_all_eight_datasets():
     runs = required_runs(build_table("paper", "table2"))
     datasets = ["mnist", "cifar10", "imagewoof", "cifar100", "cub200", "stanford_dogs", "tiny_imagenet",
                 "imagenet_dogs"]
-    expected = {(d, "lenet5" if d == "mnist" else "resnet18", run)
-                for d in datasets for run in ("baseline", "dropmax", "focusnet@{}.baseline")}
+    rows = ("baseline", "dropmax", "focusnet@{}.baseline", "focusnet-label_smoothing=0.1,warm=softmax@{}.baseline")
+    expected = {(d, "lenet5" if d == "mnist" else "resnet18", run) for d in datasets for run in rows}
     assert {(r.dataset, r.arch, str(r.run).replace(f"@{r.arch}.", "@{}.")) for r in runs} == expected
-    assert len(runs) == 24
+    assert len(runs) == len(expected) + 2 * len(rows)    # the MNIST column runs seeds 0, 1, 2
 
 
 def test_table10_shares_runs_with_table2():
@@ -124,13 +124,31 @@ def test_demo_runs_three_seeds():
     assert sorted({r.seed for r in runs}) == [0, 1, 2] and len(runs) == 9
 
 
-def test_a_table_may_run_fewer_seeds_than_its_preset(monkeypatch):
+def test_a_table_may_run_fewer_seeds_than_its_preset():
     runs = required_runs(build_table("demo", "demo_sd"))
     assert {r.seed for r in runs} == {0} and len(runs) == 9     # the grid's seeds: [0]
-    grid = {**config.grid(), "demo_sd": {**config.grid()["demo_sd"], "seeds": [0, 7]}}
-    monkeypatch.setattr(config, "grid", lambda: grid)
-    with pytest.raises(SpecError, match=r"\[7\] not among the preset 'demo'"):
-        build_table("demo", "demo_sd")
+
+
+def test_a_column_runs_its_own_seeds_and_a_user_can_ask_for_more_everywhere():
+    table = build_table("paper", "table2")
+    seeds = {cell.column: sorted(r.seed for r in cell.runs) for cell in table.cells if cell.runs}
+    assert seeds["MNIST"] == [0, 1, 2] and seeds["CIFAR-10"] == [0]   # grid: the MNIST column's seeds
+    wider = build_table("paper", "table2", seeds=(0, 1, 2, 3))
+    assert all(sorted(r.seed for r in cell.runs) == [0, 1, 2, 3] for cell in wider.cells if cell.runs)
+
+
+@pytest.mark.parametrize("text, seeds", [("0,1,2", (0, 1, 2)), ("0-2", (0, 1, 2)), ("4", (4,)), (3, (3,)),
+                                         ([1, 2], (1, 2)), (None, None), ("", None)])
+def test_seeds_as_a_user_writes_them(text, seeds):
+    from methods.grid import parse_seeds
+    assert parse_seeds(text) == seeds
+
+
+@pytest.mark.parametrize("text", ["a", "1,1", "-1", "0,x"])
+def test_bad_seeds_are_refused_with_the_form_to_use(text):
+    from methods.grid import parse_seeds
+    with pytest.raises(SpecError, match="seeds"):
+        parse_seeds(text)
 
 
 def test_fig4_stopped_baselines_are_read_off_one_60_epoch_run():

@@ -10,13 +10,23 @@ from methods.spec import protocol_hash, resolve
 from methods.tables import collect, paper_values, render_markdown, write_table
 
 
-def fake_metrics(root: Path, run, top1: float, top5: float = 99.0, digest: str | None = None) -> None:
-    """A metrics.json as the engine writes it (only the fields tables read), for aggregation tests."""
-    path = root / run.directory / "metrics.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    digest = digest or protocol_hash(resolve(run))
-    path.write_text(json.dumps({"protocol_hash": digest, "best": {"top1": top1, "top5": top5},
-                                "final": {"top1": top1 - 1, "top5": top5}}))
+def fake_metrics(root: Path, run, top1: float, top5: float = 99.0, digest: str | None = None,
+                 train_top1: float = 90.0, metrics_top1: float | None = None) -> None:
+    """A finished run as the engine leaves it (the fields tables read): epochs.csv with the best epoch (top1) then
+    a final one (top1 - 1), and metrics.json summarising it (best top-1 `metrics_top1` if given, else top1)."""
+    directory = root / run.directory
+    directory.mkdir(parents=True, exist_ok=True)
+    protocol = resolve(run)
+    rows = [{"epoch": 1, "train_top1": train_top1, "val_top1": top1, "val_top5": top5},
+            {"epoch": 2, "train_top1": train_top1, "val_top1": top1 - 1, "val_top5": top5}]
+    with (directory / "epochs.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    best = metrics_top1 if metrics_top1 is not None else top1
+    (directory / "metrics.json").write_text(json.dumps({
+        "protocol_hash": digest or protocol_hash(protocol), "protocol": protocol,
+        "best": {"epoch": 1, "top1": best, "top5": top5}, "final": {"epoch": 2, "top1": top1 - 1, "top5": top5}}))
 
 
 def test_paper_numbers_come_from_the_copied_csv():
@@ -96,3 +106,42 @@ def test_committed_tables_match_committed_metrics(preset, name, path):
     from methods import PROJECT_ROOT
     table = build_table(preset, name)
     assert render_markdown(table, collect(table, PROJECT_ROOT)) == path.read_text()
+
+
+def test_collapsed_seeds_are_flagged_and_never_averaged(tmp_path):
+    table = build_table("demo", "demo")
+    runs = [c for c in table.cells if c.row == "Baseline"][0].runs
+    fake_metrics(tmp_path, runs[0], 97.0)
+    fake_metrics(tmp_path, runs[1], 99.0)
+    fake_metrics(tmp_path, runs[2], 11.0, train_top1=10.1)   # training top-1 at chance (K = 10): collapsed
+    value = [v for v in collect(table, tmp_path) if v.cell.row == "Baseline"][0]
+    assert value.values == [97.0, 99.0] and value.collapsed == [11.0]
+    text = render_markdown(table, collect(table, tmp_path))
+    assert "98.00 ± 1.41 (n=2) + 1/3 collapsed" in text and "collapsed (1 runs)" in text
+
+
+def test_a_cell_whose_every_seed_collapsed_reads_collapsed_without_a_difference(tmp_path):
+    table = build_table("paper", "table10")
+    cell = table.cells[0]
+    fake_metrics(tmp_path, cell.runs[0], 0.6, train_top1=0.5)   # CUB-200: chance is 0.5 %
+    text = render_markdown(table, collect(table, tmp_path))
+    assert "| collapsed (1/1 seeds at chance, 0.60) / 50.29 |" in text
+
+
+def test_metrics_that_disagree_with_the_epochs_csv_are_flagged_and_the_csv_wins(tmp_path):
+    table = build_table("paper", "table10")
+    cell = table.cells[0]
+    fake_metrics(tmp_path, cell.runs[0], 60.0, metrics_top1=70.0)
+    values = collect(table, tmp_path)
+    assert values[0].values == [60.0] and values[0].inconsistent == [str(cell.runs[0].directory)]
+    assert "inconsistent (1)" in render_markdown(table, values)
+
+
+def test_a_broken_metrics_file_names_itself_and_the_fix(tmp_path):
+    from methods.engine.artifacts import ArtifactError
+    table = build_table("paper", "table10")
+    path = tmp_path / table.cells[0].runs[0].directory / "metrics.json"
+    path.parent.mkdir(parents=True)
+    path.write_text('{"protocol_hash": "01')
+    with pytest.raises(ArtifactError, match=f"{path} is unreadable.*--forcerun"):
+        collect(table, tmp_path)

@@ -49,10 +49,24 @@ def plan_batches(indices: torch.Tensor, *, shuffle: bool, batch_size: int,
     return batches
 
 
+def stratified_subset(labels: torch.Tensor, size: int) -> torch.Tensor:
+    """A fixed, class-balanced subset of `size` indices (no randomness): the classes take turns, each giving its
+    samples in index order. What a truncated evaluation (max_eval_batches) scores, so that on a class-sorted
+    split it is not one class's first images."""
+    labels = torch.as_tensor(labels)
+    order = torch.argsort(labels, stable=True)
+    counts = torch.bincount(labels)
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(len(order)) - (torch.cumsum(counts, 0) - counts)[labels[order]]
+    turns = torch.argsort(rank * (int(labels.max()) + 1) + labels, stable=True)
+    return turns[:size].sort().values
+
+
 def add_class_partners(batches: list[torch.Tensor], labels: torch.Tensor,
                        generator: torch.Generator) -> list[torch.Tensor]:
     """Each batch of B indices followed by B partners: for every sample another sample of its class (itself
-    only when its class has one sample), as CS-KD's class-wise sampler does."""
+    only when its class has one sample), as CS-KD's class-wise sampler does, except that the released sampler may
+    also draw the sample itself; ours never does (config/methods.yaml cskd says why)."""
     order = torch.argsort(labels, stable=True)
     counts = torch.bincount(labels)
     starts = torch.cumsum(counts, 0) - counts

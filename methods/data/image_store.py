@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +23,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from methods.data.npy_cache import cached_arrays
+from methods.data.progress import map_with_progress
 from methods.data.splits import FileSplit
 from methods.data.tensor_ops import normalise
 
@@ -71,8 +70,7 @@ def build_store(split: FileSplit, max_side: int, cache_dir: Path | None) -> Stor
                 image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
                                      Image.BILINEAR)
             return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
-        with ThreadPoolExecutor(os.cpu_count()) as pool:     # PIL releases the GIL while decoding
-            images = list(pool.map(decode, split.items))
+        images = map_with_progress(decode, split.items, f"building the {max_side} px image store")
         sizes = np.array([image.size for image in images], dtype=np.int64)
         return {"pixels": np.concatenate([image.reshape(-1) for image in images]),
                 "offsets": np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64),

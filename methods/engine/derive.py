@@ -5,13 +5,13 @@ Fig. 4 needs ResNet-18 baselines stopped at epochs 1, 10, ..., 60: one 60-epoch 
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
 from methods.engine import checkpoint
-from methods.engine.epoch_log import EpochLog, read_epochs
+from methods.engine.artifacts import ArtifactError, RunArtifacts
+from methods.engine.epoch_log import EpochLog
 from methods.engine.trainer import RunError, write_metrics
 from methods.spec import RunSpec, protocol_hash, resolve
 
@@ -35,19 +35,19 @@ def derive_run(spec: RunSpec, donor: RunSpec, root: Path = Path(".")) -> dict:
     protocol = resolve(spec)
     digest = protocol_hash(protocol)
     epochs = protocol["schedule"]["epochs"]
-    donor_dir, run_dir = root / donor.directory, root / spec.directory
-    donor_metrics = json.loads((donor_dir / "metrics.json").read_text())
-    if donor_metrics["protocol_hash"] != protocol_hash(resolve(donor)):
-        raise RunError(f"{donor.directory} was run under another protocol; rerun it "
-                       f"(snakemake --forcerun {donor.directory}/metrics.json)")
-    snapshot = donor_dir / "snapshots" / f"epoch{epochs}.pt"
+    donor_files, run_files = RunArtifacts(donor, root), RunArtifacts(spec, root)
+    try:
+        donor_metrics = donor_files.current_metrics("donor run")
+    except ArtifactError as error:
+        raise RunError(str(error)) from None
+    snapshot = donor_files.snapshot_path(epochs)
     if not snapshot.exists():
         raise RunError(f"{snapshot} is missing: the donor run did not save epoch {epochs}; rerun it with "
                        f"snakemake --forcerun {donor.directory}/metrics.json so it saves that snapshot")
     saved = torch.load(snapshot, map_location="cpu", weights_only=True)
-    rows = [row for row in read_epochs(donor_dir / "epochs.csv") if row["epoch"] <= epochs]
-    EpochLog(run_dir / "epochs.csv", rows)
-    checkpoint.save_torch({**saved, "protocol_hash": digest}, run_dir / "model.pt")
-    return write_metrics(spec, protocol, digest, rows, run_dir, derived_from=str(donor.directory),
+    rows = [row for row in donor_files.read_epochs() if row["epoch"] <= epochs]
+    EpochLog(run_files.epochs_path, rows)
+    checkpoint.save_torch({**saved, "protocol_hash": digest}, run_files.model_path)
+    return write_metrics(spec, protocol, digest, rows, run_files.directory, derived_from=str(donor.directory),
                          deployed_params=donor_metrics["deployed_params"], device=donor_metrics["device"],
                          train_time_s=0.0)

@@ -32,8 +32,3 @@ class EpochLog:
                 writer.writeheader()
                 writer.writerows(self.rows)
         atomic_write(self.path, write)
-
-
-def read_epochs(path: Path) -> list[dict]:
-    with path.open(newline="") as handle:
-        return [{k: float(v) if k != "epoch" else int(v) for k, v in row.items()} for row in csv.DictReader(handle)]

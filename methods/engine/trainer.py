@@ -1,7 +1,6 @@
 """One training run: resolve the spec, train with SGD + step decay, evaluate every epoch, checkpoint, resume."""
 from __future__ import annotations
 
-import json
 import math
 import platform
 import random
@@ -16,8 +15,10 @@ import torch
 
 import methods
 from methods.data import load_splits, make_batches
+from methods.data.batches import stratified_subset
 from methods.data.image_store import as_store
 from methods.engine import checkpoint
+from methods.engine.artifacts import ArtifactError, RunArtifacts, best_and_final, collapsed
 from methods.engine.device import describe, pick_device
 from methods.engine.epoch_log import EpochLog
 from methods.engine.evaluate import evaluate, topk_hits
@@ -49,8 +50,8 @@ class Runtime:
 def train_run(spec: RunSpec, runtime: Runtime, root: Path = Path(".")) -> dict:
     protocol = resolve(spec)
     digest = protocol_hash(protocol)
-    run_dir = root / spec.directory
-    _refuse_other_protocol(run_dir / "metrics.json", digest)
+    artifacts = RunArtifacts(spec, root)
+    _refuse_finished(artifacts, digest)
     if runtime.threads:
         torch.set_num_threads(runtime.threads)
     _seed_everything(spec.seed)
@@ -69,16 +70,19 @@ def train_run(spec: RunSpec, runtime: Runtime, root: Path = Path(".")) -> dict:
                                 weight_decay=protocol["optimizer"]["weight_decay"])
     schedule = protocol["schedule"]
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, schedule["milestones"], schedule["gamma"])
-    start_epoch, elapsed, rows = _resume(run_dir / "last.pt", digest, method, optimizer, scheduler)
+    start_epoch, elapsed, rows = _resume(artifacts.last_path, digest, method, optimizer, scheduler)
     engine.prepare_model(method)   # after loading the checkpoint: compile wraps the restored weights
-    log = EpochLog(run_dir / "epochs.csv", rows)
+    log = EpochLog(artifacts.epochs_path, rows)
     _say(spec, f"{'resuming at' if start_epoch else 'starting'} epoch {start_epoch + 1}/{schedule['epochs']} "
                f"on {describe(device)}; {len(train_split)} train / {len(val_split)} val images")
+    # a truncated evaluation scores a fixed class-balanced subset, never the first (perhaps one-class) batches
+    eval_indices = (None if protocol["max_eval_batches"] is None else
+                    stratified_subset(val_split.labels, protocol["max_eval_batches"] * protocol["batch_size"]))
+
     def validate(epoch: int) -> dict:
         return evaluate(method, make_batches(val_split, facts, train=False, batch_size=protocol["batch_size"],
-                                             device=device, seed=spec.seed, epoch=epoch,
-                                             num_workers=runtime.num_workers),
-                        max_batches=protocol["max_eval_batches"], engine=engine)
+                                             device=device, seed=spec.seed, epoch=epoch, indices=eval_indices,
+                                             num_workers=runtime.num_workers), engine=engine)
 
     if schedule["epochs"] == 0:   # evaluation only, e.g. published pretrained weights
         val = validate(0)
@@ -100,14 +104,14 @@ def train_run(spec: RunSpec, runtime: Runtime, root: Path = Path(".")) -> dict:
                                "method": method.trainable_state_dict(), "optimizer": optimizer.state_dict(),
                                "scheduler": scheduler.state_dict(), "rng": checkpoint.rng_state(),
                                "rows": log.rows},
-                              run_dir / "last.pt")
+                              artifacts.last_path)
         if epoch in runtime.snapshot_epochs and epoch < schedule["epochs"]:
             checkpoint.save_torch(deployed_payload(spec, protocol, digest, method.deploy_model()),
-                                  run_dir / "snapshots" / f"epoch{epoch}.pt")
+                                  artifacts.snapshot_path(epoch))
         _say(spec, f"epoch {epoch}/{schedule['epochs']} loss {train_stats['train_loss']:.4f} "
                    f"train-top1 {train_stats['train_top1']:.2f} val-top1 {val['top1']:.2f} "
                    f"val-top5 {val['top5']:.2f} lr {lr:g} {time.time() - tic:.1f}s")
-    return _finish(spec, protocol, digest, method, log, device, elapsed, run_dir)
+    return _finish(spec, protocol, digest, method, log, device, elapsed, artifacts, runtime)
 
 
 def train_epoch(spec, method, optimizer, batches, max_steps, runtime, engine: EngineOptions) -> dict:
@@ -163,16 +167,12 @@ def _build_method(spec: RunSpec, protocol: dict, facts, root: Path):
 
 def load_reference(spec: RunSpec, root: Path = Path(".")) -> torch.nn.Module:
     """The deployed network of a finished run, checked to be of the protocol the config resolves to now."""
-    model_path, metrics_path = root / spec.directory / "model.pt", root / spec.directory / "metrics.json"
-    if not model_path.exists() or not metrics_path.exists():
-        raise RunError(f"reference run {spec.directory} is not finished (no model.pt / metrics.json); "
-                       f"train it first: snakemake {spec.directory}/metrics.json")
-    expected = protocol_hash(resolve(spec))
-    found = json.loads(metrics_path.read_text())["protocol_hash"]
-    if found != expected:
-        raise RunError(f"reference run {spec.directory} was trained under another protocol ({found}, config now "
-                       f"gives {expected}); rerun it (snakemake --forcerun {spec.directory}/metrics.json)")
-    saved = torch.load(model_path, map_location="cpu", weights_only=True)
+    artifacts = RunArtifacts(spec, root)
+    try:
+        artifacts.current_metrics("reference run")
+    except ArtifactError as error:
+        raise RunError(str(error)) from None
+    saved = torch.load(artifacts.model_path, map_location="cpu", weights_only=True)
     model = build_model(saved["arch"], saved["num_classes"], family=saved["family"], in_channels=saved["in_channels"])
     method_cls = get_method_class(saved["method"])
     network = method_cls.deployed_network(model, saved["num_classes"],
@@ -181,11 +181,11 @@ def load_reference(spec: RunSpec, root: Path = Path(".")) -> torch.nn.Module:
     return network
 
 
-def _refuse_other_protocol(metrics_path: Path, digest: str) -> None:
-    if metrics_path.exists():
-        found = json.loads(metrics_path.read_text()).get("protocol_hash")
-        raise RunError(f"{metrics_path} already exists (protocol {found}, requested {digest}); it is never "
-                       "overwritten: move it away first if you mean to retrain")
+def _refuse_finished(artifacts: RunArtifacts, digest: str) -> None:
+    metrics = artifacts.read_metrics()
+    if metrics is not None:
+        raise RunError(f"{artifacts.metrics_path} already exists (protocol {metrics['protocol_hash']}, requested "
+                       f"{digest}); it is never overwritten: move it away first if you mean to retrain")
 
 
 def _resume(path: Path, digest: str, method, optimizer, scheduler) -> tuple[int, float, list[dict]]:
@@ -210,28 +210,31 @@ def deployed_payload(spec: RunSpec, protocol: dict, digest: str, model: torch.nn
             "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
 
 
-def _finish(spec, protocol, digest, method, log: EpochLog, device, elapsed, run_dir: Path) -> dict:
+def _finish(spec, protocol, digest, method, log: EpochLog, device, elapsed, artifacts: RunArtifacts,
+            runtime: Runtime) -> dict:
     model = method.deploy_model()
-    checkpoint.save_torch(deployed_payload(spec, protocol, digest, model), run_dir / "model.pt")
-    metrics = write_metrics(spec, protocol, digest, log.rows, run_dir, deployed_params=_count(model),
-                            device=describe(device), train_time_s=round(elapsed, 1))
-    (run_dir / "last.pt").unlink(missing_ok=True)
+    checkpoint.save_torch(deployed_payload(spec, protocol, digest, model), artifacts.model_path)
+    metrics = write_metrics(spec, protocol, digest, log.rows, artifacts.directory, deployed_params=_count(model),
+                            device=describe(device), train_time_s=round(elapsed, 1),
+                            threads=torch.get_num_threads())
+    artifacts.last_path.unlink(missing_ok=True)
     return metrics
 
 
 def write_metrics(spec: RunSpec, protocol: dict, digest: str, rows: list[dict], run_dir: Path, **extra) -> dict:
-    final = rows[-1]
-    best = max(rows, key=lambda row: (row["val_top1"], -row["epoch"]))
+    summary = best_and_final(rows)
+    is_collapsed = collapsed(rows, protocol["facts"]["num_classes"])
     metrics = {
         "run": str(spec.directory), "preset": spec.preset, "dataset": spec.dataset, "arch": spec.arch,
-        "method": spec.run.method, "run_name": str(spec.run), "seed": spec.seed,
-        "final": {"epoch": final["epoch"], "top1": final["val_top1"], "top5": final["val_top5"]},
-        "best": {"epoch": best["epoch"], "top1": best["val_top1"], "top5": best["val_top5"]},
+        "method": spec.run.method, "run_name": str(spec.run), "seed": spec.seed, **summary,
+        "collapsed": is_collapsed,
         "protocol_hash": digest, "protocol": protocol, "versions": _versions(),
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"), **extra,
     }
     checkpoint.save_json(metrics, run_dir / "metrics.json")
-    _say(spec, f"done: best top1 {best['val_top1']:.2f} (epoch {best['epoch']}), final {final['val_top1']:.2f}")
+    best, final = summary["best"], summary["final"]
+    _say(spec, f"done: best top1 {best['top1']:.2f} (epoch {best['epoch']}), final {final['top1']:.2f}"
+               + ("; COLLAPSED: training accuracy at chance level" if is_collapsed else ""))
     return metrics
 
 

@@ -3,20 +3,23 @@ from the deepest classifier's softened logits and from its pooled features (pape
 
 Defaults follow the authors' final code (ArchipLab-LinfengZhang/pytorch-self-distillation-final); the conference
 paper's form is an option (config/methods.yaml):
-- heads: each stage output is gated by sigmoid(upsampled SepConv) ("attention") and brought to 512 channels at the
-  deepest resolution by stride-2 SepConvs, then GAP and FC; the paper's form is one bottleneck branch per stage.
+- heads: each stage output is gated by sigmoid(upsample(ReLU(BN(SepConv)))) ("attention"; the BN and ReLU after
+  the SepConv came with the code's July 2020 update, commit 36e60ec) and brought to 512 channels at the deepest
+  resolution by stride-2 SepConvs, then GAP and FC; the paper's form is one bottleneck branch per stage.
 - feature loss: w ||A_i(F_i) - sg F_4||_2 with a trainable Linear adaptation A_i and the norm taken over the whole
   batch (torch.dist, not squared), only for the layer1 and layer2 heads (the code skips the layer3 head); the
   paper's form is w mean_b ||F_i - sg F_4||^2.
 - distillation: alpha KL_T(sg z_4 || z_i) without a T^2 factor. The code uses the soft cross-entropy, which has
   the same gradient and exceeds the KL by the teacher's entropy, a constant.
+- evaluation: the code evaluates, and selects its checkpoint on, the mean of the four classifiers' logits
+  ("Ensemble" in train.py): option deploy = ensemble (default) or deepest (the ResNet alone, baseline cost).
 Table 6 counts the network with its heads (12.49 M, 4.68 G): complexity_network() leaves the adaptation layers out,
 since the authors' code creates them lazily in the training loop, where no model-level counter sees them.
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -52,11 +55,11 @@ def bottleneck_branch(channels_in: int, channels_out: int, stride: int) -> nn.Se
 
 
 class AttentionGate(nn.Module):
-    """f * sigmoid(upsample(SepConv(f))): what a shallow head sees in the authors' final code."""
+    """f * sigmoid(upsample(ReLU(BN(SepConv(f))))): what a shallow head sees in the authors' final code."""
 
     def __init__(self, channels: int):
         super().__init__()
-        self.conv = sep_conv(channels, channels)
+        self.conv = nn.Sequential(sep_conv(channels, channels), nn.BatchNorm2d(channels), nn.ReLU())
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         mask = F.interpolate(self.conv(features), size=features.shape[-2:], mode="bilinear", align_corners=False)
@@ -130,6 +133,18 @@ class NetworkWithHeads(nn.Module):
         return [deep_logits, *aux_logits]
 
 
+class Ensemble(NetworkWithHeads):
+    """The released code's evaluated output: the mean of the four classifiers' logits."""
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.stack(super().forward(images)).mean(dim=0)
+
+
+def make_heads(options, num_classes: int) -> nn.ModuleList:
+    return nn.ModuleList(ShallowHead(stage, options.head, options.attention, num_classes)
+                         for stage in range(len(HEAD_STAGES)))
+
+
 @register("byot")
 class BYOT(Method):
     @dataclasses.dataclass(frozen=True)
@@ -141,6 +156,8 @@ class BYOT(Method):
         feature_heads: tuple[str, ...]
         head: Literal["sepconv", "bottleneck"]
         attention: bool
+        deploy: Literal["deepest", "ensemble"]
+        ADDED: ClassVar[dict] = {"deploy": "deepest"}   # methods.method.added_options
 
     def __init__(self, model, num_classes, options, reference=None):
         super().__init__(model, num_classes, options, reference)
@@ -150,8 +167,7 @@ class BYOT(Method):
         unknown = set(options.feature_heads) - set(HEAD_STAGES)
         if unknown:
             raise ValueError(f"byot feature_heads {options.feature_heads}: choose from {HEAD_STAGES}")
-        self.heads = nn.ModuleList(ShallowHead(stage, options.head, options.attention, num_classes)
-                                   for stage in range(len(HEAD_STAGES)))
+        self.heads = make_heads(options, num_classes)
         adapted = options.feature_loss == "adapted_norm"
         self.adapters = nn.ModuleDict({name: nn.Linear(DEEP_CHANNELS, DEEP_CHANNELS)
                                        for name in options.feature_heads if adapted})
@@ -164,6 +180,13 @@ class BYOT(Method):
         return deep_logits, byot_loss_terms(deep_logits, deep_feature, aux_logits, distilled, targets,
                                             alpha=opts.alpha, temperature=opts.temperature,
                                             feature_weight=opts.feature_weight, feature_form=opts.feature_loss)
+
+    def deploy_model(self) -> nn.Module:
+        return Ensemble(self.model, self.heads) if self.options.deploy == "ensemble" else self.model
+
+    @classmethod
+    def deployed_network(cls, model, num_classes, options) -> nn.Module:
+        return Ensemble(model, make_heads(options, num_classes)) if options.deploy == "ensemble" else model
 
     def complexity_network(self) -> nn.Module:
         return NetworkWithHeads(self.model, self.heads)

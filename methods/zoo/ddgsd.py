@@ -5,16 +5,22 @@ views, so BatchNorm sees 2B images: our choice), giving pooled penultimate featu
     sum_v CE(z_v, y) + kl_weight [KL_T(z_2 || z_1) + KL_T(z_1 || z_2)] + mmd_weight MMD^2(F_1, F_2),
 with the linear-kernel MMD^2 = ||mean_batch F_1 - mean_batch F_2||^2 (METHODS.md).
 Stop-gradient on the KL targets is the option `detach_targets`: the loss as written (and as METHODS.md
-states it, with no sg where it marks one for ONE and CS-KD) differentiates through both views (false);
-winycg/Self-KD-Lib methods/ddsgd.py detaches the target view (true). youngerous/ddgsd-pytorch's stored copy
-does not include its DistillationLoss, so its choice is unknown; it also replaces the feature MMD by an MSE on
-logits, and Self-KD-Lib by a squared difference of grand feature means. Neither variant is reproduced here.
+states it, with no sg where it marks one for ONE and CS-KD) differentiates through both views (false).
+The two reimplementations:
+- youngerous/ddgsd-pytorch has the distillation loss (src/utils.py DistillationLoss: KL(softmax(z_b / T) ||
+  softmax(z_a / T)) with no stop-gradient and no T^2, averaged over classes in trainer.py): detach_targets false,
+  temperature_squared false, reduction elementmean reproduce it; its "MMD" is an MSE between the two views'
+  logits, which is not reproduced.
+- winycg/Self-KD-Lib methods/ddsgd.py detaches the target view and multiplies by T^2 (its DistillKL)
+  (detach_targets / temperature_squared true), weights the cross-entropy as CE over the 2B images / 2 =
+  (CE_1 + CE_2) / 4 (the option ce_weight 0.25; ours and METHODS.md: CE_1 + CE_2, ce_weight 1), and replaces
+  the MMD by a squared difference of the two views' grand feature means, which is not reproduced.
 Inference: one plain pass (views only exist in training); training compute is x2.
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -32,12 +38,13 @@ def linear_mmd2(features_1: torch.Tensor, features_2: torch.Tensor) -> torch.Ten
 
 def ddgsd_loss(logits: tuple[torch.Tensor, torch.Tensor], features: tuple[torch.Tensor, torch.Tensor],
                targets: torch.Tensor, *, kl_weight: float, mmd_weight: float, temperature: float,
-               detach_targets: bool, temperature_squared: bool, reduction: str) -> dict[str, torch.Tensor]:
+               detach_targets: bool, temperature_squared: bool, reduction: str,
+               ce_weight: float = 1.0) -> dict[str, torch.Tensor]:
     z_1, z_2 = logits
     target_1, target_2 = (z_1.detach(), z_2.detach()) if detach_targets else (z_1, z_2)
     kl = soft_kl(z_1, target_2, temperature, reduction) + soft_kl(z_2, target_1, temperature, reduction)
     scale = temperature ** 2 if temperature_squared else 1.0
-    return {"ce": F.cross_entropy(z_1, targets) + F.cross_entropy(z_2, targets),
+    return {"ce": ce_weight * (F.cross_entropy(z_1, targets) + F.cross_entropy(z_2, targets)),
             "kl": kl_weight * scale * kl,
             "mmd": mmd_weight * linear_mmd2(*features)}
 
@@ -54,6 +61,8 @@ class DDGSD(Method):
         detach_targets: bool
         temperature_squared: bool
         reduction: Literal["batchmean", "elementmean"]
+        ce_weight: float
+        ADDED: ClassVar[dict] = {"ce_weight": 1.0}   # methods.method.added_options
 
     def forward_train(self, images, targets):
         if not isinstance(images, (list, tuple)) or len(images) != 2:
@@ -66,5 +75,5 @@ class DDGSD(Method):
         terms = ddgsd_loss(logits.split(batch), features.split(batch), targets, kl_weight=opts.kl_weight,
                            mmd_weight=opts.mmd_weight, temperature=opts.temperature,
                            detach_targets=opts.detach_targets, temperature_squared=opts.temperature_squared,
-                           reduction=opts.reduction)
+                           reduction=opts.reduction, ce_weight=opts.ce_weight)
         return logits[:batch], terms

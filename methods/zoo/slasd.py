@@ -5,11 +5,14 @@ Every image in 4 rotations (torch.rot90 by j quarter turns, j = 0..3) goes throu
 A new joint head (4K-way, label 4y + j) sees all 4B images; the network's own K-way head is trained on the
 unrotated images only. Loss = CE(joint, 4y + j) (mean over the 4B) + CE(single(x), y)
 + T^2 KL_T(sg a || single(x)) with the aggregated logits a_k = mean_j joint(rot_j x)[4k + j] (logits averaged,
-as the official code does). Inference: the network on the unrotated image.
+as the official code does). The official `--with-large-loss` (trainers.py: the joint CE times the 4 rotations,
+i.e. summed instead of averaged over them, suggested for ImageNet-scale data) is the option `large_loss`.
+Inference: the network on the unrotated image.
 """
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -42,9 +45,11 @@ def aggregated_logits(joint_logits: torch.Tensor) -> torch.Tensor:
     return by_rotation.diagonal(dim1=0, dim2=3).mean(dim=-1)
 
 
-def slasd_loss_terms(joint_logits, single_logits, targets, *, temperature: float) -> dict[str, torch.Tensor]:
+def slasd_loss_terms(joint_logits, single_logits, targets, *, temperature: float,
+                     large_loss: bool = False) -> dict[str, torch.Tensor]:
     teacher = aggregated_logits(joint_logits).detach()
-    return {"joint_ce": F.cross_entropy(joint_logits, joint_targets(targets)),
+    joint_weight = ROTATIONS if large_loss else 1
+    return {"joint_ce": joint_weight * F.cross_entropy(joint_logits, joint_targets(targets)),
             "single_ce": F.cross_entropy(single_logits, targets),
             "self_kd": temperature ** 2 * soft_kl(single_logits, teacher, temperature)}
 
@@ -54,6 +59,8 @@ class SLASD(Method):
     @dataclasses.dataclass(frozen=True)
     class Options:
         temperature: float
+        large_loss: bool
+        ADDED: ClassVar[dict] = {"large_loss": False}   # added after the demo runs (methods.method.added_options)
 
     def __init__(self, model, num_classes, options, reference=None):
         super().__init__(model, num_classes, options, reference)
@@ -66,7 +73,8 @@ class SLASD(Method):
         single_logits = single_head(features[:len(targets)])
         joint_logits = self.joint_head(features)
         return single_logits, slasd_loss_terms(joint_logits, single_logits, targets,
-                                               temperature=self.options.temperature)
+                                               temperature=self.options.temperature,
+                                               large_loss=self.options.large_loss)
 
     def complexity_network(self) -> nn.Module:
         """The body with the joint head, as Table 6 counts SLA-SD (11.58 M for ResNet-18, 200 classes): the SLA

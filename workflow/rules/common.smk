@@ -3,8 +3,8 @@ import shutil
 import subprocess
 
 from methods import config as suite_config
-from methods.grid import (build_table, complexity_path, donor_for, preset_of_target, required_runs,
-                          snapshot_epochs_for, table_names, table_target)
+from methods.grid import (build_table, complexity_path, donor_for, parse_seeds, preset_of_target, required_runs,
+                          table_names, table_target)
 from methods.spec import RunSpec
 
 wildcard_constraints:
@@ -27,6 +27,8 @@ def visible_gpus() -> int:
 
 
 GPUS = visible_gpus()
+# --config seeds=0,1,2 replaces the seeds of every cell of the requested tables (README "Seeds")
+SEEDS = parse_seeds(config.get("seeds"))
 SLOTS_PER_GPU = config["gpu_slots"]
 # Locally, Snakemake would start as many GPU jobs as cores allow. Each GPU is divided into SLOTS_PER_GPU slots: a
 # training job takes all of one GPU's slots, or fewer for the small cells of config gpu_share, so several of those
@@ -52,7 +54,7 @@ def all_table_targets():
 
 def figure_targets():
     return [str(table_target(p, n)) for p in suite_config.presets() for n in table_names(p)
-            if build_table(p, n).kind == "figure"]
+            if build_table(p, n, SEEDS).kind == "figure"]
 
 
 def run_directory(wc) -> str:

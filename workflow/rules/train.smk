@@ -20,12 +20,12 @@ rule train:
         metrics="results/{preset}/{dataset}/{arch}/{run}/seed{seed}/metrics.json",
         epochs="results/{preset}/{dataset}/{arch}/{run}/seed{seed}/epochs.csv",
         model="results/{preset}/{dataset}/{arch}/{run}/seed{seed}/model.pt",
-    # Only what decides the outputs is a param (Snakemake reruns a job whose params changed); where the data
-    # lie, workers and threads are read from the config by the script, so changing them reruns nothing.
+    # What is stale is decided by the protocol hash, not by Snakemake params: the trainer refuses a checkpoint
+    # of another protocol and a table shows a finished run of another protocol as `stale` (README "Reading a
+    # table"). Runtime settings (data_root, workers, threads) are read from the config by the script, so
+    # changing them reruns nothing.
     params:
         run_dir=run_directory,
-        donor=lambda wc: donor_for(spec_of(wc)),
-        snapshot_epochs=lambda wc: snapshot_epochs_for(spec_of(wc)),
     log:
         "results/{preset}/{dataset}/{arch}/{run}/seed{seed}/train.log",
     threads: config["train_threads"]

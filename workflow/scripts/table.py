@@ -1,3 +1,3 @@
 from methods.cli import table
 
-table(snakemake.output.md)
+table(snakemake.output.md, snakemake.config.get("seeds"))

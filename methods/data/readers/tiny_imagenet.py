@@ -1,13 +1,12 @@
 """Tiny ImageNet (cs231n zip): 64x64 JPEGs decoded once into uint8 tensors (cached as .npy when asked)."""
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from methods.data.progress import map_with_progress
 from methods.data.errors import DatasetError, missing_data
 from methods.data.facts import DatasetFacts
 from methods.data.npy_cache import cached_arrays
@@ -65,6 +64,6 @@ def decode_rgb(paths: list[Path], size: int) -> np.ndarray:
                                f"re-download the dataset or replace this file")
         images[index] = pixels.transpose(2, 0, 1)
 
-    with ThreadPoolExecutor(os.cpu_count()) as pool:     # PIL releases the GIL while decoding
-        list(pool.map(decode, range(len(paths))))
+    map_with_progress(decode, range(len(paths)), f"decoding {len(paths)} images under {paths[0].parents[1]}"
+                      if paths else "decoding")
     return images

@@ -1,0 +1,59 @@
+"""LeNet-5 / MNIST on a CPU: the plain PyTorch loop against the suite's engine, at 1 and 2 threads.
+
+Both train the Baseline with the paper's recipe and batch 128 on MNIST-shaped images (methods/benchmark.py: the
+plain loop is a torchvision DataLoader with per-sample PIL transforms and `loss.item()` per step; the engine is the
+suite's train_epoch over its in-memory uint8 batches). Writes benchmarks/cpu-lenet5-mnist.md and .json.
+
+    python benchmarks/cpu_lenet5.py                 # 300 timed steps per loop and thread count
+"""
+import argparse
+import json
+import platform
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from methods.benchmark import as_rows, measure
+
+parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+parser.add_argument("--threads", default="1,2", help="comma-separated torch thread counts")
+parser.add_argument("--steps", type=int, default=300, help="timed training steps per loop")
+parser.add_argument("--warmup", type=int, default=20)
+parser.add_argument("--workers", type=int, default=0, help="DataLoader workers of the plain loop")
+parser.add_argument("--out", type=Path, default=Path("benchmarks/cpu-lenet5-mnist.md"))
+args = parser.parse_args()
+
+
+def cpu_model() -> str:
+    try:
+        lines = subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
+        return next(line.split(":", 1)[1].strip() for line in lines if line.startswith("Model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+rows = []
+for threads in (int(t) for t in args.threads.split(",")):
+    torch.set_num_threads(threads)
+    for result in measure("lenet5_mnist", torch.device("cpu"), steps=args.steps, warmup=args.warmup,
+                          workers=args.workers, fast=None):
+        rows.append({"threads": threads, **as_rows([result])[0]})
+        print(f"{threads} thread(s) | {result.loop}: {result.images_per_s:,.0f} images/s, "
+              f"{result.epoch_s:.2f} s/epoch", flush=True)
+command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
+machine = f"{cpu_model()}, {torch.get_num_interop_threads()} interop threads, {platform.machine()}, torch {torch.__version__}"
+lines = ["# LeNet-5 / MNIST on a CPU: plain loop vs the suite's engine", "",
+         f"Machine: {machine}", f"Command: `{command}`", "",
+         "Training steps only (forward, backward, SGD step, batching) after warm-up, batch 128; s/epoch is 60,000 "
+         "images over that rate (evaluation, about 1 s of a real epoch here, not included).", "",
+         "| threads | loop | images/s | s/epoch | x plain |", "|---|---|---|---|---|"]
+for row in rows:
+    plain = next(r["images_per_s"] for r in rows if r["threads"] == row["threads"] and r["loop"].startswith("plain"))
+    lines.append(f"| {row['threads']} | {row['loop']} | {row['images_per_s']:,.0f} | {row['epoch_s']:.2f} | "
+                 f"{row['images_per_s'] / plain:.2f} |")
+args.out.write_text("\n".join(lines) + "\n")
+args.out.with_suffix(".json").write_text(json.dumps({"machine": machine, "command": command, "rows": rows}, indent=1))
+print(f"wrote {args.out}")

@@ -1,0 +1,132 @@
+"""What a run directory holds, and whether it is current under the config: the one place that knows a run's files.
+
+results/<preset>/<dataset>/<arch>/<run name>/seed<k>/ (RunSpec.directory) holds
+  metrics.json   final and best epoch, the resolved protocol and its hash (written last: a run is finished when
+                 it exists)
+  epochs.csv     one row per epoch: the single source of every number a table shows
+  model.pt       the deployed network (what a run referencing this one loads)
+  train.log      what the trainer printed
+  last.pt        the resume checkpoint while training
+  snapshots/     epoch<k>.pt: the network at epochs that shorter constant-lr runs are read off
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from methods.spec import RunSpec, protocol_hash, resolve
+
+METRICS, EPOCHS, MODEL, LAST, LOG, SNAPSHOTS = "metrics.json", "epochs.csv", "model.pt", "last.pt", "train.log", "snapshots"
+
+# A run has collapsed when its last epoch's training top-1 is below this multiple of chance (100 / K %): a network
+# that predicts one class, or a uniform output, for every input. Trained networks sit far above it (MNIST: >95 %).
+COLLAPSE_FACTOR = 1.5
+
+
+class ArtifactError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class RunArtifacts:
+    spec: RunSpec
+    root: Path = Path(".")
+
+    @property
+    def directory(self) -> Path:
+        return self.root / self.spec.directory
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.directory / METRICS
+
+    @property
+    def epochs_path(self) -> Path:
+        return self.directory / EPOCHS
+
+    @property
+    def model_path(self) -> Path:
+        return self.directory / MODEL
+
+    @property
+    def last_path(self) -> Path:
+        return self.directory / LAST
+
+    def snapshot_path(self, epoch: int) -> Path:
+        return self.directory / SNAPSHOTS / f"epoch{epoch}.pt"
+
+    @cached_property
+    def expected_hash(self) -> str:
+        return protocol_hash(resolve(self.spec))
+
+    def read_metrics(self) -> dict | None:
+        """metrics.json, or None when the run has not finished; an unreadable file names itself and the fix."""
+        if not self.metrics_path.exists():
+            return None
+        try:
+            metrics = json.loads(self.metrics_path.read_text())
+            metrics["protocol_hash"]
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
+            raise ArtifactError(f"{self.metrics_path} is unreadable (truncated or edited); delete it and rerun "
+                                f"the run (snakemake --forcerun {self.metrics_path})") from None
+        return metrics
+
+    def status(self) -> str:
+        """'missing' (not finished), 'stale' (finished under another protocol than the config gives now), 'current'."""
+        metrics = self.read_metrics()
+        if metrics is None:
+            return "missing"
+        return "current" if metrics["protocol_hash"] == self.expected_hash else "stale"
+
+    def current_metrics(self, role: str = "run") -> dict:
+        """The metrics of a finished run of the current protocol, or an error naming what to do."""
+        metrics = self.read_metrics()
+        if metrics is None or not self.model_path.exists():
+            raise ArtifactError(f"{role} {self.spec.directory} is not finished (no {MODEL} / {METRICS}); train it "
+                                f"first: snakemake {self.spec.directory}/{METRICS}")
+        if metrics["protocol_hash"] != self.expected_hash:
+            raise ArtifactError(f"{role} {self.spec.directory} was trained under another protocol "
+                                f"({metrics['protocol_hash']}, config now gives {self.expected_hash}); rerun it "
+                                f"(snakemake --forcerun {self.spec.directory}/{METRICS})")
+        return metrics
+
+    def read_epochs(self) -> list[dict]:
+        return read_epochs(self.epochs_path)
+
+
+def read_epochs(path: Path) -> list[dict]:
+    """The rows of an epochs.csv; empty fields (e.g. no training loss at an evaluation-only epoch 0) are absent."""
+    try:
+        with path.open(newline="") as handle:
+            return [{key: int(value) if key == "epoch" else float(value) for key, value in row.items() if value}
+                    for row in csv.DictReader(handle)]
+    except (ValueError, TypeError, csv.Error):
+        raise ArtifactError(f"{path} is unreadable (truncated or edited); delete the run directory's "
+                            f"{METRICS} and rerun it (snakemake --forcerun {path.parent}/{METRICS})") from None
+
+
+def best_and_final(rows: list[dict]) -> dict:
+    """The final epoch and the best one by validation top-1 (earliest on ties), as metrics.json records them."""
+    final = rows[-1]
+    best = max(rows, key=lambda row: (row["val_top1"], -row["epoch"]))
+    return {"final": {"epoch": final["epoch"], "top1": final["val_top1"], "top5": final["val_top5"]},
+            "best": {"epoch": best["epoch"], "top1": best["val_top1"], "top5": best["val_top5"]}}
+
+
+def collapsed(rows: list[dict], num_classes: int) -> bool:
+    """True when the last trained epoch's training top-1 is at chance level (COLLAPSE_FACTOR x 100 / K)."""
+    trained = [row for row in rows if "train_top1" in row]
+    if not trained:
+        return False
+    return trained[-1]["train_top1"] < COLLAPSE_FACTOR * 100.0 / num_classes
+
+
+def agrees(recorded: dict, recomputed: dict) -> bool:
+    """metrics.json's best/final against the ones recomputed from epochs.csv (to the CSV's float precision)."""
+    return all(recorded[which]["epoch"] == recomputed[which]["epoch"]
+               and all(math.isclose(recorded[which][k], recomputed[which][k], abs_tol=1e-6) for k in ("top1", "top5"))
+               for which in ("best", "final"))

@@ -12,8 +12,6 @@ from snakemake.utils import min_version, validate
 min_version("8.0")
 
 configfile: os.path.join(workflow.basedir, "config/config.yaml")
-# --config forkserver=true arrives as the string "true": read the two spellings of a boolean as one
-config.update({key: value == "true" for key, value in config.items() if value in ("true", "false")})
 validate(config, "workflow/schemas/config.schema.yaml")
 
 include: "workflow/rules/common.smk"

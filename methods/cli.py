@@ -1,5 +1,4 @@
-"""Command line: `python -m methods {train,check-data,table,runs}`; the Snakemake scripts call it (directly, or
-through methods.forkserver)."""
+"""Command line: `python -m methods {train,check-data,table,runs}`; the Snakemake scripts call main() directly."""
 from __future__ import annotations
 
 import argparse
@@ -98,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("table", help="write tables/<...>.{md,tex,csv} from the metrics files that exist")
     p.add_argument("target", nargs="+", help="e.g. tables/table2.md tables/smoke/table4.md tables/demo.md")
     p.add_argument("--seeds", default=None, help="seeds of every cell, e.g. 0,1,2 (default: the grid's)")
-    p = sub.add_parser("runs", help="list the run directories a table needs")
+    p = sub.add_parser("runs", help="list the run directories a table needs, each after the runs it needs "
+                                    "(train them in this order with `python -m methods train <dir>`)")
     p.add_argument("target")
     p.add_argument("--seeds", default=None, help="seeds of every cell, e.g. 0,1,2 (default: the grid's)")
     args = parser.parse_args(argv)
@@ -116,10 +116,9 @@ def main(argv: list[str] | None = None) -> int:
             for path in table(target, args.seeds):
                 print(path)
     elif args.command == "runs":
-        from methods.grid import build_table, parse_seeds, preset_of_target
-        from methods.grid import required_runs
-        preset, name = preset_of_target(args.target.removesuffix(".md"))
-        for run in required_runs(build_table(preset, name, parse_seeds(args.seeds))):
+        from methods.grid import build_table, in_dependency_order, parse_seeds, preset_of_target, required_runs
+        preset, name = preset_of_target(str(Path(args.target).with_suffix("")))
+        for run in in_dependency_order(required_runs(build_table(preset, name, parse_seeds(args.seeds)))):
             print(run.directory)
     return 0
 

@@ -1,33 +1,77 @@
-"""Loading and validating the project's config files (config/*.yaml) against workflow/schemas/."""
+"""Loading and validating the project's config files (config/*.yaml) against workflow/schemas/.
+
+Every problem is one line naming the file, the entry and the field (a YAML syntax error, a duplicated key, a
+value of the wrong kind). datasets.yaml and methods.yaml are checked entry by entry when an entry is used, so
+one broken entry never stops targets that do not use it."""
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
-import jsonschema
 import yaml
 
-from methods import CONFIG_DIR, PROJECT_ROOT
+import methods
+from methods import PROJECT_ROOT
 
 SCHEMA_DIR = PROJECT_ROOT / "workflow" / "schemas"
+CHECKED_WHOLE = ("config", "presets", "grid")    # validated as a whole on load; the others entry by entry
 
 
 class ConfigError(ValueError):
     pass
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses a key written twice in one mapping (PyYAML would keep the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ConfigError(f"line {key_node.start_mark.line + 1}: key {key!r} is written twice; keep one")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: Path):
+    """A YAML file, or one line naming the file, the line and what is wrong."""
+    try:
+        return yaml.load(Path(path).read_text(), Loader=_UniqueKeyLoader) or {}
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(f"{path}: {where}not valid YAML ({getattr(error, 'problem', None) or error}); "
+                          "fix the file") from None
+
+
+def validate(data, schema: dict, where: str) -> None:
+    import jsonschema
+    try:
+        jsonschema.validate(data, schema)
+    except jsonschema.ValidationError as error:
+        field = "/".join(str(p) for p in error.absolute_path)
+        raise ConfigError(f"{where}: {'field ' + repr(field) + ': ' if field else ''}{error.message}") from None
+
+
+def config_dir() -> Path:
+    return methods.CONFIG_DIR
+
+
 @lru_cache(maxsize=None)
-def load(name: str) -> dict:
-    """config/<name>.yaml, validated against workflow/schemas/<name>.schema.yaml when one exists."""
-    path = CONFIG_DIR / f"{name}.yaml"
-    data = yaml.safe_load(path.read_text()) or {}
+def _load(path: str, name: str) -> dict:
+    data = read_yaml(Path(path))
     schema_path = SCHEMA_DIR / f"{name}.schema.yaml"
-    if schema_path.exists():
-        try:
-            jsonschema.validate(data, yaml.safe_load(schema_path.read_text()))
-        except jsonschema.ValidationError as error:
-            where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-            raise ConfigError(f"{path}: {where}: {error.message}") from None
+    if name in CHECKED_WHOLE and schema_path.exists():
+        validate(data, read_yaml(schema_path), path)
     return data
+
+
+def load(name: str) -> dict:
+    """config/<name>.yaml (validated against workflow/schemas/<name>.schema.yaml for config, presets, grid)."""
+    return _load(str(config_dir() / f"{name}.yaml"), name)
 
 
 def presets() -> dict:
@@ -45,8 +89,15 @@ def grid() -> dict:
     return load("grid")
 
 
+@lru_cache(maxsize=None)
+def _methods_entry_schema() -> dict:
+    return read_yaml(SCHEMA_DIR / "methods.schema.yaml")["additionalProperties"]
+
+
 def method_defaults(key: str) -> dict:
     table = load("methods")
+    path = config_dir() / "methods.yaml"
     if key not in table:
-        raise ConfigError(f"method {key!r} has no entry in config/methods.yaml (add its default options there)")
+        raise ConfigError(f"method {key!r} has no entry in {path} (add its default options there)")
+    validate(table[key], _methods_entry_schema(), f"{path}: entry {key!r}")
     return dict(table[key] or {})

@@ -133,6 +133,8 @@ def _cell(preset: str, spec: dict, row: dict, column: dict, seeds: list[int]) ->
         return Cell(**common, pending=row["pending"])
     if "presets" in row and preset not in row["presets"]:
         return Cell(**common, not_run=f"run by the {', '.join(row['presets'])} preset only")
+    if "datasets" in row and dataset not in row["datasets"]:
+        return Cell(**common, not_run=f"run on {', '.join(row['datasets'])} only")
     if "run" not in row:
         raise SpecError(f"grid row {row['label']!r} names neither a run nor pending")
     variables = {**config.preset(preset).get("grid_vars", {}), **column.get("vars", {}), "arch": arch}
@@ -148,6 +150,24 @@ def _cell(preset: str, spec: dict, row: dict, column: dict, seeds: list[int]) ->
 def required_runs(table: Table) -> list[RunSpec]:
     """Every run a table's cells show, without duplicates, in grid order."""
     return list(dict.fromkeys(run for cell in table.cells for run in cell.runs))
+
+
+def in_dependency_order(runs) -> list[RunSpec]:
+    """`runs` and every run they need (a reference, a donor they are read off), each after what it needs: the
+    order to train them in without Snakemake (`python -m methods runs <target>`)."""
+    ordered: dict[RunSpec, None] = {}
+
+    def visit(run: RunSpec) -> None:
+        if run in ordered:
+            return
+        for needed in (run.reference, donor_for(run)):
+            if needed is not None:
+                visit(needed)
+        ordered[run] = None
+
+    for run in runs:
+        visit(run)
+    return list(ordered)
 
 
 @lru_cache(maxsize=None)

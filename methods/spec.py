@@ -15,13 +15,10 @@ from pathlib import Path
 
 from methods import config
 from methods.data.facts import DatasetFacts, get_facts
-from methods.engine.speed import EngineOptions
-from methods.method import parse_options, protocol_options
-from methods.registry import get_method_class
 
 _NAME_PART = re.compile(r"^[a-z0-9_]+$")
 _OPTION = re.compile(r"^([a-z0-9_]+)=([A-Za-z0-9_.+]+)$")
-_SCHEDULE_TOKEN = re.compile(r"^(e\d+|const)$")
+_SCHEDULE_TOKEN = re.compile(r"^(e\d+|const|w\d+)$")
 
 
 class SpecError(ValueError):
@@ -58,7 +55,8 @@ def parse_run_name(text: str) -> RunName:
     schedule = tuple(schedule_text.split("-")) if tilde else ()
     for token in schedule:
         if not _SCHEDULE_TOKEN.match(token):
-            raise SpecError(f"run name {text!r}: schedule token {token!r} is not e<epochs> or const")
+            raise SpecError(f"run name {text!r}: schedule token {token!r} is not e<epochs>, const or "
+                            "w<warm-up epochs>")
     method, dash, options_text = head.partition("-")
     if not _NAME_PART.match(method):
         raise SpecError(f"run name {text!r}: method {method!r} must be lower-case letters, digits or _")
@@ -114,17 +112,29 @@ def dataset_facts(preset: str, dataset: str) -> DatasetFacts:
 
 
 def schedule(facts: DatasetFacts, tokens: tuple[str, ...]) -> dict:
-    epochs, milestones = facts.epochs, list(facts.milestones)
+    """Epochs, lr milestones and decay; `e<k>` stops at epoch k, `const` drops the milestones, `w<k>` ramps the lr
+    linearly from ~0 over the first k epochs' steps (a key recorded only when set, so other runs keep their hash)."""
+    epochs, milestones, warmup = facts.epochs, list(facts.milestones), 0
     for token in tokens:
         if token == "const":
             milestones = []
+        elif token.startswith("w"):
+            warmup = int(token[1:])
         else:
             epochs = int(token[1:])
-    return {"epochs": epochs, "milestones": [m for m in milestones if m < epochs], "gamma": 0.1}
+    resolved = {"epochs": epochs, "milestones": [m for m in milestones if m < epochs], "gamma": 0.1}
+    if warmup:
+        resolved["warmup_epochs"] = warmup
+    return resolved
 
 
 def resolve(spec: RunSpec) -> dict:
-    """The run's protocol: everything that decides its result, and nothing that does not (paths, workers)."""
+    """The run's protocol: everything that decides its result, and nothing that does not (paths, workers).
+    Needs the methods' option classes, which import torch: imported here, so run names and directories
+    (DAG planning) do not."""
+    from methods.engine.speed import EngineOptions
+    from methods.method import parse_options, protocol_options
+    from methods.registry import get_method_class
     preset = config.preset(spec.preset)
     facts = dataset_facts(spec.preset, spec.dataset)
     method_cls = get_method_class(spec.run.method)
@@ -137,7 +147,7 @@ def resolve(spec: RunSpec) -> dict:
         "dataset": spec.dataset,
         "data_source": preset["data_source"],
         "synthetic": preset.get("synthetic") if preset["data_source"] == "synthetic" else None,
-        "facts": {k: v for k, v in vars(facts).items() if k not in ("layout", "get_it", "root_dir")},
+        "facts": {k: v for k, v in vars(facts).items() if k not in ("layout", "get_it", "root_dir", "reader")},
         "arch": spec.arch,
         "method": spec.run.method,
         "options": protocol_options(options),

@@ -128,3 +128,21 @@ def test_derivation_needs_a_longer_constant_lr_run_of_the_same_spec(tmp_path):
         derive_run(spec("baseline~e3-const"), spec("baseline~e2-const"), root=tmp_path)
     with pytest.raises(RunError, match="constant-lr"):
         derive_run(spec("baseline~e1"), spec("baseline~e3"), root=tmp_path)
+
+
+def test_warm_up_ramps_the_lr_per_step_and_restores_the_scheduled_lr():
+    """w2 over 4 steps an epoch: epoch 1 trains at lr x 1/8 .. 4/8, epoch 2 at 5/8 .. 8/8, epoch 3 at the lr."""
+    from types import SimpleNamespace
+    from methods.engine.speed import EngineOptions
+    from methods.engine.trainer import Runtime, train_epoch
+    from methods.zoo.baseline import Baseline
+    method = Baseline(torch.nn.Linear(4, 3), 3, Baseline.Options())
+    optimizer = torch.optim.SGD(method.parameters(), lr=0.8)
+    seen = []
+    optimizer.register_step_pre_hook(lambda opt, args, kwargs: seen.append(opt.param_groups[0]["lr"]))
+    batches = [(torch.randn(2, 4), torch.tensor([0, 1]))] * 4
+    label = SimpleNamespace(directory="test/warmup")
+    for epoch in (1, 2, 3):
+        train_epoch(label, method, optimizer, batches, None, Runtime(), EngineOptions(), warmup=(epoch, 2))
+        assert optimizer.param_groups[0]["lr"] == 0.8
+    assert seen == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8] + [0.8] * 4)

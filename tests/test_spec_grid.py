@@ -38,6 +38,19 @@ def test_schedule_tokens_set_epochs_and_drop_decay():
     assert resolve(RunSpec.from_parts("paper", "tiny_imagenet", "resnet18", "baseline", 0))["schedule"]["epochs"] == 90
 
 
+def test_warm_up_token_is_recorded_only_where_it_is_set():
+    warm = resolve(RunSpec.from_parts("paper", "mnist", "lenet5", "focusnet~w1@lenet5.baseline", 0))
+    assert warm["schedule"] == {"epochs": 200, "milestones": [100, 150], "gamma": 0.1, "warmup_epochs": 1}
+    assert warm["reference"] == "results/paper/mnist/lenet5/baseline/seed0"
+    assert "warmup_epochs" not in resolve(RunSpec.from_parts("paper", "mnist", "lenet5", "baseline", 0))["schedule"]
+
+
+def test_a_row_may_run_on_some_datasets_only():
+    table = build_table("paper", "table2")
+    warm = [cell for cell in table.cells if "warm-up" in cell.row]
+    assert [c.column for c in warm if c.runs] == ["MNIST"] and len([c for c in warm if c.not_run]) == 7
+
+
 def test_paper_recipe_is_resolved_from_config():
     protocol = resolve(RunSpec.from_parts("paper", "cifar100", "resnet18", "focusnet@resnet18.baseline", 0))
     assert protocol["optimizer"] == {"lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4}
@@ -74,8 +87,9 @@ def test_table2_lists_baseline_dropmax_and_focusnet_of_all_eight_datasets():
                 "imagenet_dogs"]
     rows = ("baseline", "dropmax", "focusnet@{}.baseline", "focusnet-label_smoothing=0.1,warm=softmax@{}.baseline")
     expected = {(d, "lenet5" if d == "mnist" else "resnet18", run) for d in datasets for run in rows}
+    expected.add(("mnist", "lenet5", "focusnet~w1@{}.baseline"))     # the suite's warm-up row: MNIST only
     assert {(r.dataset, r.arch, str(r.run).replace(f"@{r.arch}.", "@{}.")) for r in runs} == expected
-    assert len(runs) == len(expected) + 2 * len(rows)    # the MNIST column runs seeds 0, 1, 2
+    assert len(runs) == len(expected) + 2 * (len(rows) + 1)    # the MNIST column runs seeds 0, 1, 2
 
 
 def test_table10_shares_runs_with_table2():
@@ -164,7 +178,8 @@ def test_fig4_stopped_baselines_are_read_off_one_60_epoch_run():
 
 def test_table_runs_of_issue3_tables():
     t5 = required_runs(build_table("paper", "table5"))
-    assert len(t5) == 28
+    assert len(t5) == 35    # T, S, KD, FocusNet and the suite's KD row in the Tf-KD repo's reduction, 7 datasets
+    assert sum("reduction=elementmean" in str(r.run) for r in t5) == 7
     assert RunSpec.from_parts("paper", "cub200", "resnet18", "baseline", 0) in t5   # T row = Table 2's Baseline
     t9 = build_table("paper", "table9")
     teachers = {c.column: str(c.runs[0].run) for c in t9.cells if c.row.startswith("T:")}

@@ -6,9 +6,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
-from methods import CONFIG_DIR
 
 
 @dataclass(frozen=True)
@@ -31,6 +28,7 @@ class DatasetFacts:
     root_dir: str | None
     layout: str
     get_it: str
+    reader: str | None = None   # the on-disk format (methods/data/readers FORMATS); None: no real files (digits)
 
     def replace(self, **changes) -> "DatasetFacts":
         return dataclasses.replace(self, **changes)
@@ -38,18 +36,49 @@ class DatasetFacts:
 
 @lru_cache(maxsize=None)
 def _read(path: str) -> dict:
-    return yaml.safe_load(Path(path).read_text())
+    from methods.config import read_yaml
+    return read_yaml(Path(path))
 
 
-def dataset_names(path: Path = CONFIG_DIR / "datasets.yaml") -> list[str]:
-    return list(_read(str(path)))
+def datasets_path() -> Path:
+    import methods
+    return methods.CONFIG_DIR / "datasets.yaml"
 
 
-def get_facts(name: str, path: Path = CONFIG_DIR / "datasets.yaml") -> DatasetFacts:
+def dataset_names(path: Path | None = None) -> list[str]:
+    return list(_read(str(path or datasets_path())))
+
+
+def get_facts(name: str, path: Path | None = None) -> DatasetFacts:
+    """One entry of config/datasets.yaml, checked on its own (a broken entry never breaks another dataset)."""
+    path = path or datasets_path()
     table = _read(str(path))
     if name not in table:
-        raise KeyError(f"unknown dataset {name!r}; known datasets (config/datasets.yaml): {', '.join(table)}")
-    entry = dict(table[name])
+        raise KeyError(f"unknown dataset {name!r}; known datasets ({path}): {', '.join(table)}")
+    entry = _checked(path, name, table[name])
     for key in ("mean", "std", "milestones"):
         entry[key] = tuple(entry[key])
     return DatasetFacts(name=name, **entry)
+
+
+@lru_cache(maxsize=None)
+def _entry_schema() -> dict:
+    from methods.config import SCHEMA_DIR, read_yaml
+    return read_yaml(SCHEMA_DIR / "datasets.schema.yaml")["additionalProperties"]
+
+
+def _checked(path: Path, name: str, entry) -> dict:
+    from methods.config import ConfigError, validate
+    from methods.data.readers import FORMATS
+    validate(entry, _entry_schema(), f"{path}: entry {name!r}")
+    entry = dict(entry)
+    reader = entry.get("reader")
+    if reader is not None:
+        if reader not in FORMATS:
+            raise ConfigError(f"{path}: entry {name!r}: reader {reader!r} is not a format the suite reads; "
+                              f"formats: {', '.join(FORMATS)}")
+        if FORMATS[reader].storage != entry["storage"]:
+            raise ConfigError(f"{path}: entry {name!r}: storage {entry['storage']!r} cannot be honoured by reader "
+                              f"{reader!r}, which gives {FORMATS[reader].storage!r} splits; write storage: "
+                              f"{FORMATS[reader].storage}")
+    return entry

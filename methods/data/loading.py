@@ -5,13 +5,13 @@ from pathlib import Path
 
 from methods.data.errors import DatasetError, where_to_get
 from methods.data.facts import DatasetFacts
-from methods.data.readers import READERS
+from methods.data.readers import FORMATS
 from methods.data.splits import Split
 from methods.data.synthetic import synthetic_splits
 
 
 def valid_sources(facts: DatasetFacts) -> list[str]:
-    if facts.name in READERS:
+    if facts.reader:
         return ["real", "synthetic"]
     if facts.name == "digits":
         return ["digits", "synthetic"]
@@ -31,7 +31,7 @@ def load_splits(facts: DatasetFacts, source: str, root: str | Path | None, *, sy
         from methods.data.digits import digits_splits   # scikit-learn: imported only for the demo
         train, val = digits_splits()
     else:
-        train, val = READERS[facts.name](facts, _data_dir(facts, root), cache_dir)
+        train, val = FORMATS[facts.reader].reader()(facts, _data_dir(facts, root), cache_dir)
     check_sizes(facts, train, val)
     return train, val
 

@@ -94,7 +94,7 @@ def train_run(spec: RunSpec, runtime: Runtime, root: Path = Path(".")) -> dict:
         train_stats = train_epoch(spec, method, optimizer, make_batches(
             train_split, facts, train=True, batch_size=protocol["batch_size"], device=device, seed=spec.seed,
             epoch=epoch, num_workers=runtime.num_workers, views=method.views, class_pairs=method.class_pairs),
-            protocol["max_steps_per_epoch"], runtime, engine)
+            protocol["max_steps_per_epoch"], runtime, engine, warmup=(epoch, schedule.get("warmup_epochs", 0)))
         scheduler.step()
         val = validate(epoch)
         elapsed += time.time() - tic
@@ -114,17 +114,26 @@ def train_run(spec: RunSpec, runtime: Runtime, root: Path = Path(".")) -> dict:
     return _finish(spec, protocol, digest, method, log, device, elapsed, artifacts, runtime)
 
 
-def train_epoch(spec, method, optimizer, batches, max_steps, runtime, engine: EngineOptions) -> dict:
+def train_epoch(spec, method, optimizer, batches, max_steps, runtime, engine: EngineOptions,
+                warmup: tuple[int, int] = (1, 0)) -> dict:
     """One epoch. Loss sums and hit counts stay on the device: the host waits for the GPU only at progress
-    reports and at the end of the epoch, where a non-finite loss stops the run."""
+    reports and at the end of the epoch, where a non-finite loss stops the run.
+    warmup = (epoch, warm-up epochs): during those epochs step s of the run trains at lr x (s + 1) / (warm-up
+    steps); the scheduler's lr is restored at the end of the epoch (checkpoints hold the scheduled lr)."""
     method.train()
     sums: dict[str, torch.Tensor] = {}
     correct, seen = None, 0
     last_report = time.time()
     steps = len(batches) if max_steps is None else min(max_steps, len(batches))
+    epoch, warmup_epochs = warmup
+    scheduled_lrs = [group["lr"] for group in optimizer.param_groups]
     for step, (images, targets) in enumerate(batches):
         if step >= steps:
             break
+        if epoch <= warmup_epochs:
+            factor = ((epoch - 1) * steps + step + 1) / (warmup_epochs * steps)
+            for group, lr in zip(optimizer.param_groups, scheduled_lrs):
+                group["lr"] = lr * factor
         with engine.autocast(targets.device):
             logits, terms = method.forward_train(engine.prepare_images(images), targets)
         loss = sum(terms.values())
@@ -142,6 +151,8 @@ def train_epoch(spec, method, optimizer, batches, max_steps, runtime, engine: En
             _check_finite(spec, sums, seen, f"step {step + 1}")
             _say(spec, f"  step {step + 1}/{steps} loss {sums['loss'].item() / seen:.4f}")
             last_report = time.time()
+    for group, lr in zip(optimizer.param_groups, scheduled_lrs):
+        group["lr"] = lr
     if seen == 0:
         raise RunError(f"{spec.directory}: no training batch (fewer training samples than the batch size?)")
     stats = _check_finite(spec, sums, seen, "the end of the epoch")

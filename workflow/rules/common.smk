@@ -1,6 +1,7 @@
 import os
 import shutil
 import subprocess
+from functools import lru_cache
 
 from methods import config as suite_config
 from methods.grid import (build_table, complexity_path, donor_for, parse_seeds, preset_of_target, required_runs,
@@ -52,9 +53,16 @@ def all_table_targets():
     return [str(table_target(p, n)) + ".md" for p in suite_config.presets() for n in table_names(p)]
 
 
+@lru_cache(maxsize=None)
+def table_of(preset: str, name: str):
+    """The table's cells and runs, built once per Snakemake invocation (planning reads them many times)."""
+    return build_table(preset, name, SEEDS)
+
+
+@lru_cache(maxsize=None)
 def figure_targets():
     return [str(table_target(p, n)) for p in suite_config.presets() for n in table_names(p)
-            if build_table(p, n, SEEDS).kind == "figure"]
+            if suite_config.grid()[n].get("kind") == "figure"]
 
 
 def run_directory(wc) -> str:

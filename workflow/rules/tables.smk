@@ -1,6 +1,6 @@
 def table_inputs(wc):
     preset, name = preset_of_target(f"tables/{wc.target}")
-    table = build_table(preset, name, SEEDS)
+    table = table_of(preset, name)
     runs = [str(run.directory / "metrics.json") for run in required_runs(table)]
     complexity = [str(complexity_path(preset, cell.complexity)) for cell in table.cells if cell.complexity]
     return runs + list(dict.fromkeys(complexity))

@@ -1,14 +1,13 @@
-"""The train rule: `python -m methods train <run dir>` with the runtime settings of the config, in this process or
-forked from a warm one (config forkserver; methods/forkserver.py). Only the standard library is imported here
-before that choice, so a forked job pays no interpreter start-up."""
+"""The train rule: `python -m methods train <run dir>` in this job's process, with the config's runtime settings
+(read here, not passed as params: changing where the data lie, workers or threads reruns nothing)."""
 import sys
 
-from methods.forkserver import command
+from methods.cli import main
 
-settings = snakemake.config   # runtime settings, not params: changing them must not rerun finished jobs
+settings = snakemake.config
 argv = ["train", snakemake.params.run_dir, "--data-root", settings["data_root"], "--cache-dir", settings["cache_dir"],
         "--num-workers", str(settings["num_workers"]), "--threads", str(snakemake.threads),
         "--slots-per-gpu", str(settings["gpu_slots"]), "--log", snakemake.log[0]]
 if snakemake.resources.get("gpu_slot"):
     argv += ["--gpu-slots", str(snakemake.resources["gpu_slot"])]
-sys.exit(command(argv, forked=settings["forkserver"]))
+sys.exit(main(argv))

@@ -1,22 +1,36 @@
-"""One reader per on-disk format: reader(facts, data_dir, cache_dir) -> (train, val), labels 0..K-1."""
-from methods.data.readers.cifar import read_cifar10, read_cifar100
-from methods.data.readers.cifar10_jpeg import read_cifar10_jpeg
-from methods.data.readers.cub200 import read_cub200
-from methods.data.readers.image_folders import read_image_folders
-from methods.data.readers.imagenet64 import read_imagenet_dogs
-from methods.data.readers.mnist import read_mnist
-from methods.data.readers.stanford_dogs import read_stanford_dogs
-from methods.data.readers.tiny_imagenet import read_tiny_imagenet
+"""One reader per on-disk format, chosen by a dataset's `reader:` in config/datasets.yaml (never by its name):
+reader(facts, data_dir, cache_dir) -> (train, val), labels 0..K-1. A new dataset in one of these formats needs
+only a YAML entry. Each format says which `storage:` it gives; the module of a reader is imported on first use,
+so checking an entry against this table needs no torch."""
+from __future__ import annotations
 
-READERS = {
-    "mnist": read_mnist,
-    "cifar10": read_cifar10,
-    "cifar100": read_cifar100,
-    "imagewoof": read_image_folders,
-    "imagenet_dogs": read_imagenet_dogs,
-    "stanford_dogs": read_stanford_dogs,
-    "cub200": read_cub200,
-    "tiny_imagenet": read_tiny_imagenet,
-    "imagenet": read_image_folders,
-    "cifar10_jpeg": read_cifar10_jpeg,
+from dataclasses import dataclass
+from importlib import import_module
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Format:
+    module: str          # methods.data.readers.<module>
+    function: str
+    storage: str         # what its splits are: tensor (uint8 arrays in memory) or files (decoded per sample)
+    layout: str          # what it reads under <data_root>/<root_dir>
+
+    def reader(self) -> Callable:
+        return getattr(import_module(f"methods.data.readers.{self.module}"), self.function)
+
+
+FORMATS = {
+    "idx": Format("mnist", "read_mnist", "tensor",
+                  "the four idx files {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] (MNIST, Fashion-MNIST, ...)"),
+    "cifar10_pickle": Format("cifar", "read_cifar10", "tensor", "cifar-10-batches-py/ (python pickles)"),
+    "cifar100_pickle": Format("cifar", "read_cifar100", "tensor", "cifar-100-python/ (python pickles, fine labels)"),
+    "image_folders": Format("image_folders", "read_image_folders", "files", "train/<class>/*, val/<class>/*"),
+    "jpeg_class_folders": Format("cifar10_jpeg", "read_cifar10_jpeg", "tensor",
+                                 "train/<class>/*.jpg, test/<class>/*.jpg of image_size px, decoded once"),
+    "tiny_imagenet": Format("tiny_imagenet", "read_tiny_imagenet", "tensor", "the cs231n Tiny ImageNet layout"),
+    "imagenet64_dogs": Format("imagenet64", "read_imagenet_dogs", "tensor",
+                              "Downsampled ImageNet 64x64 npz batches, the 118 dog classes kept"),
+    "cub200": Format("cub200", "read_cub200", "files", "CUB_200_2011's images/ and list files"),
+    "stanford_dogs": Format("stanford_dogs", "read_stanford_dogs", "files", "Images/ and {train,test}_list.mat"),
 }

@@ -9,6 +9,8 @@ every sample of the batch), and the batch's training accuracy; at the end, top-1
 that many steps. Writes <out>.json (every record) and <out>.md (the summary table the findings quote).
 
     python benchmarks/focusnet_collapse.py --reference-root /path/with/results --out benchmarks/focusnet-collapse
+    # a BatchNorm network: ResNet-18 on the demo's digits at lr 0.1, its reference a Baseline trained here first
+    python benchmarks/focusnet_collapse.py --dataset digits --arch resnet18 --reference-epochs 15 ...
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ from methods.models import build_model
 from methods.registry import get_method_class
 from methods.spec import RunSpec, dataset_facts, parse_run_name
 
-# (label, run name, lr multiplier, warm-up steps)
+# (label, run name, lr multiplier, warm-up epochs)
 VARIANTS = [
     ("Baseline", "baseline", 1.0, 0),
     ("Baseline, 2x lr", "baseline", 2.0, 0),
@@ -45,7 +47,7 @@ VARIANTS = [
     ("FocusNet L_cls + R_att", "focusnet-terms=att+cls", 1.0, 0),
     ("FocusNet detach_d, L_cls only", "focusnet-detach_d=true,terms=cls", 1.0, 0),
     ("FocusNet (paper form), 0.5x lr", "focusnet", 0.5, 0),
-    ("FocusNet (paper form), 1-epoch warm-up", "focusnet", 1.0, 469),
+    ("FocusNet (paper form), 1-epoch warm-up", "focusnet", 1.0, 1),
 ]
 
 
@@ -70,7 +72,7 @@ def run_variant(label, run_name, lr_scale, warmup, seed, reference, facts, train
     run = parse_run_name(run_name)
     method_cls = get_method_class(run.method)
     options = parse_options(method_cls.Options, {**config.method_defaults(run.method), **dict(run.options)})
-    model = build_model("lenet5", facts.num_classes, family=facts.arch_family, in_channels=facts.channels)
+    model = build_model(args.arch, facts.num_classes, family=facts.arch_family, in_channels=facts.channels)
     method = method_cls(model, facts.num_classes, options, reference if method_cls.needs_reference else None)
     alive = relu_probe(model)
     opt = config.preset("paper")["optimizer"]
@@ -79,6 +81,9 @@ def run_variant(label, run_name, lr_scale, warmup, seed, reference, facts, train
                                 weight_decay=opt["weight_decay"])
     params = [p for p in model.parameters() if p.requires_grad]
     records = []
+    steps_per_epoch = len(make_batches(train_split, facts, train=True, batch_size=facts.batch_size, device="cpu",
+                                       seed=seed, epoch=1))
+    warmup *= steps_per_epoch
     method.train()
     step = 0
     done = False
@@ -122,6 +127,24 @@ def run_variant(label, run_name, lr_scale, warmup, seed, reference, facts, train
             "val_top1": val["top1"], "records": records}
 
 
+def trained_reference(args, facts, train_split) -> torch.nn.Module:
+    """A Baseline of args.arch trained for args.reference_epochs at a constant args.reference_lr (seed 0)."""
+    torch.manual_seed(0)
+    model = build_model(args.arch, facts.num_classes, family=facts.arch_family, in_channels=facts.channels)
+    opt = config.preset("paper")["optimizer"]
+    optimizer = torch.optim.SGD(model.parameters(), lr=args.reference_lr, momentum=opt["momentum"],
+                                weight_decay=opt["weight_decay"])
+    model.train()
+    for epoch in range(1, args.reference_epochs + 1):
+        for images, targets in make_batches(train_split, facts, train=True, batch_size=facts.batch_size,
+                                            device="cpu", seed=0, epoch=epoch):
+            loss = F.cross_entropy(model(images), targets)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return model
+
+
 def summary_rows(results: list[dict]) -> list[str]:
     """One row per variant: mean over seeds of the figures that tell a collapse from training."""
     rows = []
@@ -144,7 +167,12 @@ def summary_rows(results: list[dict]) -> list[str]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reference-root", default=".", help="folder holding results/paper/mnist/lenet5/baseline")
+    parser.add_argument("--reference-root", default=".", help="folder holding results/paper/<dataset>/<arch>/baseline")
+    parser.add_argument("--dataset", default="mnist")
+    parser.add_argument("--arch", default="lenet5")
+    parser.add_argument("--reference-epochs", type=int, default=0,
+                        help="train the reference Baseline here for this many epochs instead of loading one")
+    parser.add_argument("--reference-lr", type=float, default=0.02, help="its constant lr (the demo's)")
     parser.add_argument("--reference-seed", type=int, default=0)
     parser.add_argument("--data-root", default="data")
     parser.add_argument("--seeds", default="0,1,2")
@@ -155,10 +183,16 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="benchmarks/focusnet-collapse")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    facts = dataset_facts("paper", "mnist")
-    train_split, val_split = load_splits(facts, "real", Path(args.data_root))
-    reference_spec = RunSpec.from_parts("paper", "mnist", "lenet5", "baseline", args.reference_seed)
-    reference = load_reference(reference_spec, Path(args.reference_root))
+    preset = "paper" if args.dataset != "digits" else "demo"
+    facts = dataset_facts(preset, args.dataset)
+    train_split, val_split = load_splits(facts, config.preset(preset)["data_source"], Path(args.data_root))
+    if args.reference_epochs:
+        reference, reference_name = trained_reference(args, facts, train_split), \
+            f"a {args.arch} Baseline trained here for {args.reference_epochs} epochs at lr {args.reference_lr}"
+    else:
+        reference_spec = RunSpec.from_parts("paper", args.dataset, args.arch, "baseline", args.reference_seed)
+        reference, reference_name = load_reference(reference_spec, Path(args.reference_root)), \
+            str(reference_spec.directory)
     variants = [v for v in VARIANTS if args.only is None or v[0] in args.only.split(";")]
     results, tic = [], time.time()
     for label, run_name, lr_scale, warmup in variants:
@@ -170,7 +204,7 @@ def main(argv=None) -> int:
             results.append(result)
     command = "python benchmarks/focusnet_collapse.py " + " ".join(argv if argv is not None else sys.argv[1:])
     meta = {"command": command, "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-            "torch": torch.__version__, "threads": args.threads, "reference": str(reference_spec.directory),
+            "torch": torch.__version__, "threads": args.threads, "reference": reference_name,
             "steps": args.steps}
     out = Path(args.out)
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))

@@ -218,7 +218,7 @@ def device_description(device: torch.device) -> str:
 
 
 def markdown(results: list[Measurement], device: torch.device, command: str) -> str:
-    lines = [f"# Training throughput: suite engine vs a plain PyTorch loop", "",
+    lines = ["# Training throughput: suite engine vs a plain PyTorch loop", "",
              f"Device: {device_description(device)}", f"Command: `{command}`", "",
              "Images/s are training steps only (forward, backward, SGD step, data) after warm-up; s/epoch is the "
              "real dataset's training-set size over that rate (evaluation not included; the image store's one-off "

@@ -27,6 +27,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     def construct_mapping(self, node, deep=False):
         seen = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":   # `<<: *shared` merges a shared block
+                continue
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise ConfigError(f"line {key_node.start_mark.line + 1}: key {key!r} is written twice; keep one")
@@ -97,7 +99,7 @@ def _methods_entry_schema() -> dict:
 def method_defaults(key: str) -> dict:
     table = load("methods")
     path = config_dir() / "methods.yaml"
-    if key not in table:
+    if key not in table or key.startswith("_"):
         raise ConfigError(f"method {key!r} has no entry in {path} (add its default options there)")
     validate(table[key], _methods_entry_schema(), f"{path}: entry {key!r}")
     return dict(table[key] or {})

@@ -1,6 +1,15 @@
 """Shared checks for the method tests (pytest puts this folder on sys.path: `from helpers import ...`)."""
 import torch
 
+from methods import config
+from methods.method import parse_options
+from methods.registry import get_method_class
+
+
+def method_options(key: str, **overrides):
+    """A method's Options at its config/methods.yaml defaults, with run-name-style overrides."""
+    return parse_options(get_method_class(key).Options, {**config.method_defaults(key), **overrides})
+
 
 def train_steps(method, images, targets, steps=2, lr=0.01, momentum=0.0, check=None):
     """Run `steps` SGD steps of forward_train -> sum(terms) -> zero_grad/backward/step; return the last (logits, terms).

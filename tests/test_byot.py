@@ -17,13 +17,11 @@ Example (3 classes, one sample, true class 0, alpha = 0.3, T = 3, feature weight
 import pytest
 import torch
 
-from methods import config
-from methods.method import parse_options
 from methods.models import build_model
 from methods.models.complexity import count_flops, count_params
 from methods.zoo.byot import BYOT, byot_loss_terms, feature_distance
 
-from helpers import train_steps
+from helpers import method_options, train_steps
 
 Z4 = torch.tensor([[3.0, 0.0, 0.0]])
 AUX = [torch.tensor([[0.0, 3.0, 0.0]]), torch.tensor([[3.0, 0.0, 0.0]])]
@@ -33,7 +31,7 @@ Y = torch.tensor([0])
 
 
 def options(**overrides):
-    return parse_options(BYOT.Options, {**config.method_defaults("byot"), **overrides})
+    return method_options("byot", **overrides)
 
 
 def byot(arch="resnet18", num_classes=10, family="small", **overrides):

@@ -12,13 +12,11 @@ Example (3 classes, one sample of class 0 and its partner, T = 4, lam = 1):
 import pytest
 import torch
 
-from methods import config
-from methods.method import parse_options
 from methods.models import build_model
 from methods.models.complexity import count_params
 from methods.zoo.cskd import CSKD, cskd_loss_terms
 
-from helpers import train_steps
+from helpers import method_options, train_steps
 
 Z = torch.tensor([[4.0, 0.0, 0.0]])
 Z_PARTNER = torch.tensor([[0.0, 4.0, 0.0]])
@@ -26,7 +24,7 @@ Y = torch.tensor([0])
 
 
 def options(**overrides):
-    return parse_options(CSKD.Options, {**config.method_defaults("cskd"), **overrides})
+    return method_options("cskd", **overrides)
 
 
 def test_defaults_are_the_official_cifar_setting():

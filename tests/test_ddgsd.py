@@ -14,13 +14,11 @@ With stop-gradient targets, dL_KL/dz_1 = d KL(p_2 || p_1)/dz_1 with p_2 fixed = 
 import pytest
 import torch
 
-from methods import config
-from methods.method import parse_options
 from methods.models import build_model
 from methods.registry import get_method_class
 from methods.zoo.ddgsd import DDGSD, ddgsd_loss, linear_mmd2
 
-from helpers import train_steps
+from helpers import method_options, train_steps
 
 Z1 = torch.tensor([[2.0, 1.0, 0.0]])
 Z2 = torch.tensor([[1.0, 0.5, -1.0]])
@@ -30,7 +28,7 @@ T = torch.tensor([1])
 
 
 def options(**overrides):
-    return parse_options(DDGSD.Options, {**config.method_defaults("ddgsd"), **overrides})
+    return method_options("ddgsd", **overrides)
 
 
 def terms_for(z_1=Z1, z_2=Z2, **overrides):

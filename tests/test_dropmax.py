@@ -25,13 +25,11 @@ import math
 import pytest
 import torch
 
-from methods import config
-from methods.method import parse_options
 from methods.models import build_model, split_head
 from methods.zoo.dropmax import (DropMax, deployed_logits, dropmax_losses, masked_cross_entropy,
                                  relaxed_mask)
 
-from helpers import train_steps
+from helpers import method_options, train_steps
 
 O = torch.tensor([[1.0, 2.0, 0.0]])
 A_RHO = torch.tensor([[0.0, 1.0, -1.0]])
@@ -41,7 +39,7 @@ T = torch.tensor([1])
 
 
 def options(**overrides):
-    return parse_options(DropMax.Options, {**config.method_defaults("dropmax"), **overrides})
+    return method_options("dropmax", **overrides)
 
 
 def losses(o=O, a_rho=A_RHO, a_r=A_R, u=U, targets=T):

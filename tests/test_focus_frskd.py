@@ -16,14 +16,13 @@ import torch
 import torch.nn.functional as F
 
 from methods import config
-from methods.method import parse_options
 from methods.models import build_model
 from methods.models.complexity import count_params
 from methods.zoo.focus_frskd import FocusFRSKD
 from methods.zoo.focusnet import attention_regulariser, classification_loss, entropy, multi_warm_label
 from methods.zoo.frskd import SelfTeacher, feature_loss
 
-from helpers import train_steps
+from helpers import method_options, train_steps
 
 ZC = torch.tensor([[2.0, 1.0, 0.0]])
 ZT = torch.tensor([[1.0, 0.5, -1.0]])
@@ -33,7 +32,7 @@ F_TEACHER = torch.tensor([[[[2.0, 2.0]]]])
 
 
 def options(**overrides):
-    return parse_options(FocusFRSKD.Options, {**config.method_defaults("focus_frskd"), **overrides})
+    return method_options("focus_frskd", **overrides)
 
 
 def method(num_classes=3, arch="resnet18", family="small", **overrides):

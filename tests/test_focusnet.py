@@ -16,13 +16,11 @@ import math
 import pytest
 import torch
 
-from methods import config
-from methods.method import parse_options
 from methods.registry import get_method_class
 from methods.zoo.focusnet import (FocusNet, attention_regulariser, classification_loss, entropy,
                                   multi_warm_label)
 
-from helpers import assert_reference_frozen
+from helpers import assert_reference_frozen, method_options
 
 Z = torch.tensor([[2.0, 1.0, 0.0]])
 ZB = torch.tensor([[1.0, 0.5, -1.0]])
@@ -30,7 +28,7 @@ T = torch.tensor([1])
 
 
 def options(**overrides):
-    return parse_options(FocusNet.Options, {**config.method_defaults("focusnet"), **overrides})
+    return method_options("focusnet", **overrides)
 
 
 def focusnet(**overrides):

@@ -1,5 +1,4 @@
 """The 224 px image store: decoded once, cropped and resized on the device with torchvision's crop semantics."""
-import math
 
 import numpy as np
 import pytest
@@ -7,7 +6,7 @@ import torch
 from PIL import Image
 
 from methods.data import FileSplit, get_facts, make_batches
-from methods.data.image_store import StoreSplit, as_store, build_store, center_boxes, random_resized_boxes
+from methods.data.image_store import as_store, build_store, center_boxes, random_resized_boxes
 from methods.data.splits import open_rgb
 
 SIZES = [(400, 300), (200, 500), (1000, 600)]     # (width, height) as PIL gives them

@@ -16,13 +16,11 @@ import math
 import pytest
 import torch
 
-from methods import config
-from methods.method import parse_options
 from methods.models import build_model
 from methods.registry import get_method_class
 from methods.zoo.kd import KD, kd_terms
 
-from helpers import assert_reference_frozen, train_steps
+from helpers import assert_reference_frozen, method_options, train_steps
 
 Z = torch.tensor([[2.0, 0.0]])
 ZT = torch.tensor([[0.0, 2.0]])
@@ -30,7 +28,7 @@ Y = torch.tensor([0])
 
 
 def options(**overrides):
-    return parse_options(KD.Options, {**config.method_defaults("kd"), **overrides})
+    return method_options("kd", **overrides)
 
 
 def terms(reduction, z=Z, zt=ZT, alpha=0.6):

@@ -20,13 +20,11 @@ import math
 import pytest
 import torch
 
-from methods import config
-from methods.method import parse_options
 from methods.models import build_model
 from methods.registry import get_method_class
 from methods.zoo.one import ONE, ensemble_logits, one_loss, rampup_weight
 
-from helpers import train_steps
+from helpers import method_options, train_steps
 
 BRANCHES = [torch.tensor([[2.0, 1.0, 0.0]]), torch.tensor([[0.0, 1.0, 0.0]]), torch.tensor([[1.0, 0.0, 1.0]])]
 GATE = torch.tensor([[0.5, 0.3, 0.2]])
@@ -34,7 +32,7 @@ T = torch.tensor([1])
 
 
 def options(**overrides):
-    return parse_options(ONE.Options, {**config.method_defaults("one"), **overrides})
+    return method_options("one", **overrides)
 
 
 def one_method(arch="resnet18", family="small", **overrides):

@@ -18,13 +18,11 @@ joint(rot_j x)[4k + j] = v_kj with v_0 = (1, 2, 3, 2), v_1 = (0, 0, 1, -1); sing
 import pytest
 import torch
 
-from methods import config
-from methods.method import parse_options
 from methods.models import build_model
 from methods.models.complexity import count_flops, count_params
 from methods.zoo.slasd import SLASD, aggregated_logits, joint_targets, rotations, slasd_loss_terms
 
-from helpers import train_steps
+from helpers import method_options, train_steps
 
 V = torch.tensor([[1.0, 2.0, 3.0, 2.0], [0.0, 0.0, 1.0, -1.0]])   # V[k, j]
 
@@ -38,7 +36,7 @@ def joint_example() -> torch.Tensor:
 
 
 def options(**overrides):
-    return parse_options(SLASD.Options, {**config.method_defaults("slasd"), **overrides})
+    return method_options("slasd", **overrides)
 
 
 def test_defaults_are_the_official_code():

@@ -37,14 +37,20 @@ def train_dirs(output: str) -> set[str]:
     return {path.removesuffix("/metrics.json") for path in planned_jobs(output).get("train", [])}
 
 
-def test_dry_run_table2_lists_its_three_rows_on_all_eight_datasets(tmp_path):
+TABLE2_ROWS = ("baseline", "dropmax", "focusnet@{arch}.baseline",
+               "focusnet-label_smoothing=0.1,warm=softmax@{arch}.baseline")
+TABLE2_RUNS = 7 * len(TABLE2_ROWS) + 3 * (len(TABLE2_ROWS) + 1)   # MNIST: 3 seeds and the warm-up row
+
+
+def test_dry_run_table2_lists_its_rows_on_all_eight_datasets(tmp_path):
     result = snakemake(tmp_path, "-n", "tables/table2.md")
     expected = set()
     for dataset in DATASETS:
         arch = "lenet5" if dataset == "mnist" else "resnet18"
-        expected |= {f"results/paper/{dataset}/{arch}/baseline/seed0", f"results/paper/{dataset}/{arch}/dropmax/seed0",
-                     f"results/paper/{dataset}/{arch}/focusnet@{arch}.baseline/seed0"}
-    assert train_dirs(result.stdout) == expected
+        rows = TABLE2_ROWS + (("focusnet~w1@{arch}.baseline",) if dataset == "mnist" else ())
+        for seed in ((0, 1, 2) if dataset == "mnist" else (0,)):
+            expected |= {f"results/paper/{dataset}/{arch}/{row.format(arch=arch)}/seed{seed}" for row in rows}
+    assert train_dirs(result.stdout) == expected and len(expected) == TABLE2_RUNS
     assert sorted(planned_jobs(result.stdout)["check_data"]) == sorted(f"results/paper/data/{d}.json" for d in DATASETS)
 
 
@@ -52,7 +58,7 @@ def test_dry_run_shares_runs_across_tables(tmp_path):
     table10 = train_dirs(snakemake(tmp_path, "-n", "tables/table10.md").stdout)
     assert len(table10) == 10
     both = train_dirs(snakemake(tmp_path, "-n", "tables/table2.md", "tables/table10.md").stdout)
-    assert len(both) == 24 + 6   # Table 10's Baseline and FocusNet rows are Table 2's runs
+    assert len(both) == TABLE2_RUNS + 10 - 4   # Table 10's Baseline and FocusNet rows are Table 2's runs
 
 
 def test_dry_run_table4_is_three_complexity_jobs(tmp_path):
@@ -62,12 +68,12 @@ def test_dry_run_table4_is_three_complexity_jobs(tmp_path):
     assert "train" not in jobs
 
 
-def test_dry_run_table7_lists_its_55_cells_sharing_runs(tmp_path):
+def test_dry_run_table7_lists_its_60_cells_sharing_runs(tmp_path):
     table7 = train_dirs(snakemake(tmp_path, "-n", "tables/table7.md").stdout)
-    assert len(table7) == 55
+    assert len(table7) == 55 + 5     # the paper's 55 cells and the suite's released-code FocusNet row
     with_table2 = train_dirs(snakemake(tmp_path, "-n", "tables/table2.md", "tables/table7.md").stdout)
-    # Baseline and FocusNet of CIFAR-100, CUB-200, Stanford Dogs, Tiny ImageNet and ImageNet Dogs are shared
-    assert len(with_table2) == 55 + 24 - 5 * 2
+    # Baseline and both FocusNet forms of CIFAR-100, CUB-200, Stanford Dogs, Tiny ImageNet, ImageNet Dogs are shared
+    assert len(with_table2) == 60 + TABLE2_RUNS - 5 * 3
     assert {d for d in table7 if "/tfkd_self@resnet18.baseline/" in d} and \
         all(d.replace("tfkd_self@resnet18.baseline", "baseline") in table7 for d in table7 if "tfkd_self" in d)
 
@@ -87,7 +93,7 @@ def test_dry_run_table9_teachers_are_poorly_trained_mobilenets(tmp_path):
     dirs = train_dirs(snakemake(tmp_path, "-n", "tables/table9.md").stdout)
     assert "results/paper/cifar10/mobilenetv2/baseline~e1-const/seed0" in dirs
     assert "results/paper/cub200/resnet18/focusnet@mobilenetv2.baseline~e50-const/seed0" in dirs
-    assert len(dirs) == 28
+    assert len(dirs) == 28 + 7      # and the suite's De-reverse KD row in the Tf-KD repo's reduction
 
 
 def test_dry_run_tables_3_5_8_share_their_teachers_and_imagenet_runs(tmp_path):
@@ -95,7 +101,7 @@ def test_dry_run_tables_3_5_8_share_their_teachers_and_imagenet_runs(tmp_path):
     assert imagenet == {f"results/paper/imagenet/{arch}/{run}/seed0" for arch in ("resnet18", "resnet34")
                         for run in ("pretrained~e0", "baseline", f"focusnet@{arch}.pretrained~e0", "frskd")}
     kd = train_dirs(snakemake(tmp_path, "-n", "tables/table2.md", "tables/table5.md").stdout)
-    assert len(kd) == 24 + 28 - 7   # Table 5's teacher row is Table 2's ResNet-18 Baseline on 7 datasets
+    assert len(kd) == TABLE2_RUNS + 35 - 7   # Table 5's teacher row is Table 2's ResNet-18 Baseline on 7 datasets
 
 
 def test_dry_run_cifar10_jpeg_table_is_its_own_two_runs(tmp_path):
@@ -178,3 +184,16 @@ def test_snakemake_runs_a_slice_of_the_smoke_dag_end_to_end_and_then_has_nothing
                                                                                           "stanford_dogs.json"]
     again = snakemake(tmp_path, "--cores", "2", "--config", "train_threads=2", "num_workers=1", "--", target)
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_snakemake_lint_is_clean():
+    result = subprocess.run([*SNAKEMAKE, "--lint"], capture_output=True, text=True, cwd=PROJECT_ROOT)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def test_local_gpu_sharing_stays_off_inside_a_slurm_job(tmp_path):
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "0", "SLURM_JOB_ID": "42"}
+    result = subprocess.run([*SNAKEMAKE, "-d", str(tmp_path), "-n", "--cores", "4", "tables/table2.md"],
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "gpu_slot=0" in result.stdout and "gpu_slot=4" not in result.stdout and "gpu_slot=1" not in result.stdout

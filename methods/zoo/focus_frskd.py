@@ -9,24 +9,21 @@ choices the paper leaves open are options (config/methods.yaml, `focus_frskd`).
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+
 
 import torch
 import torch.nn.functional as F
 
 from methods.registry import register
-from methods.zoo.focusnet import attention_regulariser, classification_loss, entropy, multi_warm_label
+from methods.zoo.focusnet import (FocusLossOptions, attention_regulariser, classification_loss, entropy,
+                                  multi_warm_label)
 from methods.zoo.frskd import SelfTeacherMethod, feature_loss
 
 
 @register("focus_frskd")
 class FocusFRSKD(SelfTeacherMethod):
     @dataclasses.dataclass(frozen=True)
-    class Options:
-        warm: Literal["logit", "softmax"]
-        label_smoothing: float
-        alpha: float
-        beta: float
+    class Options(FocusLossOptions):
         detach_teacher: bool
         classifier_ce: bool
         feature_weight: float

@@ -48,17 +48,22 @@ def entropy(logits: torch.Tensor) -> torch.Tensor:
     return -(log_p.exp() * log_p).sum(dim=1).mean()
 
 
+@dataclasses.dataclass(frozen=True)
+class FocusLossOptions:
+    """The options of the focus-picking loss itself, shared by FocusNet and OurLoss+FRSKD (focus_frskd)."""
+    warm: Literal["logit", "softmax"]
+    label_smoothing: float
+    alpha: float
+    beta: float
+
+
 @register("focusnet")
 class FocusNet(Method):
     needs_reference = True
 
     @dataclasses.dataclass(frozen=True)
-    class Options:
-        warm: Literal["logit", "softmax"]
-        label_smoothing: float
+    class Options(FocusLossOptions):
         detach_d: bool
-        alpha: float
-        beta: float
         terms: tuple[str, ...]
 
     def __init__(self, model, num_classes, options, reference=None):

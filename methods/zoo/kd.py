@@ -24,15 +24,21 @@ def kd_terms(logits: torch.Tensor, teacher_logits: torch.Tensor, targets: torch.
             "kd": alpha * temperature ** 2 * kl}
 
 
+@dataclasses.dataclass(frozen=True)
+class DistillationOptions:
+    """Hinton KD's options, shared by KD and Tf-KD (self), which adds its multiplier."""
+    alpha: float
+    temperature: float
+    reduction: Reduction
+
+
 @register("kd")
 class KD(Method):
     needs_reference = True
 
     @dataclasses.dataclass(frozen=True)
-    class Options:
-        alpha: float
-        temperature: float
-        reduction: Reduction
+    class Options(DistillationOptions):
+        pass
 
     def forward_train(self, images, targets):
         logits = self.model(images)

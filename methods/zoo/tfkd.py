@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from methods.losses import Reduction, soft_kl
 from methods.method import Method
 from methods.registry import register
-from methods.zoo.kd import kd_terms
+from methods.zoo.kd import DistillationOptions, kd_terms
 
 
 def self_distillation_loss(logits, teacher_logits, targets, *, alpha: float, temperature: float,
@@ -58,11 +58,8 @@ class TfKDSelf(Method):
     needs_reference = True
 
     @dataclasses.dataclass(frozen=True)
-    class Options:
-        alpha: float
-        temperature: float
+    class Options(DistillationOptions):
         multiplier: float
-        reduction: Reduction
 
     def forward_train(self, images, targets):
         logits = self.model(images)

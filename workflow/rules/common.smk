@@ -1,12 +1,13 @@
 import os
-import shutil
-import subprocess
 from functools import lru_cache
 
 from methods import config as suite_config
+from methods.engine.gpus import visible_gpus
 from methods.grid import (build_table, complexity_path, donor_for, parse_seeds, preset_of_target, required_runs,
                           table_names, table_target)
 from methods.spec import RunSpec
+
+CONDA_ENV = os.path.join(workflow.basedir, "environment.yml")   # what --use-conda builds for every rule
 
 wildcard_constraints:
     preset="[a-z0-9_]+",
@@ -15,16 +16,6 @@ wildcard_constraints:
     arch="[a-z0-9_]+",
     run="[^/]+",
     seed=r"\d+",
-
-
-def visible_gpus() -> int:
-    """GPUs this machine shows (CUDA_VISIBLE_DEVICES if set), without importing torch."""
-    if os.environ.get("CUDA_VISIBLE_DEVICES") is not None:
-        return len([d for d in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if d.strip()])
-    if shutil.which("nvidia-smi") is None:
-        return 0
-    listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True)
-    return listing.stdout.count("GPU ") if listing.returncode == 0 else 0
 
 
 GPUS = visible_gpus()
@@ -65,12 +56,32 @@ def figure_targets():
             if suite_config.grid()[n].get("kind") == "figure"]
 
 
-def run_directory(wc) -> str:
-    return f"results/{wc.preset}/{wc.dataset}/{wc.arch}/{wc.run}/seed{wc.seed}"
-
-
 def spec_of(wc) -> RunSpec:
     return RunSpec.from_parts(wc.preset, wc.dataset, wc.arch, wc.run, wc.seed)
+
+
+def run_directory(wc) -> str:
+    return str(spec_of(wc).directory)   # RunSpec.directory: the one place a run's path is written
+
+
+def reference_inputs(wc):
+    reference = spec_of(wc).reference
+    if reference is None:
+        return []
+    return [str(reference.directory / "model.pt"), str(reference.directory / "metrics.json")]
+
+
+def donor_inputs(wc):
+    donor = donor_for(spec_of(wc))
+    return [] if donor is None else [str(donor.directory / "metrics.json")]
+
+
+def table_inputs(wc):
+    preset, name = preset_of_target(f"tables/{wc.target}")
+    table = table_of(preset, name)
+    runs = [str(run.directory / "metrics.json") for run in required_runs(table)]
+    complexity = [str(complexity_path(preset, cell.complexity)) for cell in table.cells if cell.complexity]
+    return runs + list(dict.fromkeys(complexity))
 
 
 def job_resources(dataset: str) -> dict:

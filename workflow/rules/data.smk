@@ -4,6 +4,8 @@ rule check_data:
         "results/{preset}/data/{dataset}.json",
     log:
         "results/{preset}/data/{dataset}.log",
+    conda:
+        CONDA_ENV
     threads: 1
     script:
         "../scripts/check_data.py"

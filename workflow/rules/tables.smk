@@ -1,11 +1,3 @@
-def table_inputs(wc):
-    preset, name = preset_of_target(f"tables/{wc.target}")
-    table = table_of(preset, name)
-    runs = [str(run.directory / "metrics.json") for run in required_runs(table)]
-    complexity = [str(complexity_path(preset, cell.complexity)) for cell in table.cells if cell.complexity]
-    return runs + list(dict.fromkeys(complexity))
-
-
 rule figure:
     """A figure (grid kind 'figure'): tables/<...>.png and .pdf, with its data in the table's .md/.tex/.csv."""
     input:
@@ -17,6 +9,10 @@ rule figure:
         csv="tables/{target}.csv",
         png="tables/{target}.png",
         pdf="tables/{target}.pdf",
+    log:
+        ".snakemake/logs/tables/{target}.figure.log",
+    conda:
+        CONDA_ENV
     wildcard_constraints:
         target="|".join(t.removeprefix("tables/") for t in figure_targets()),
     threads: 1
@@ -34,6 +30,10 @@ rule table:
         md="tables/{target}.md",
         tex="tables/{target}.tex",
         csv="tables/{target}.csv",
+    log:
+        ".snakemake/logs/tables/{target}.log",
+    conda:
+        CONDA_ENV
     wildcard_constraints:
         target="|".join(t.removesuffix(".md").removeprefix("tables/") for t in all_table_targets()
                         if t.removesuffix(".md") not in figure_targets()),

@@ -1,15 +1,3 @@
-def reference_inputs(wc):
-    reference = spec_of(wc).reference
-    if reference is None:
-        return []
-    return [str(reference.directory / "model.pt"), str(reference.directory / "metrics.json")]
-
-
-def donor_inputs(wc):
-    donor = donor_for(spec_of(wc))
-    return [] if donor is None else [str(donor.directory / "metrics.json")]
-
-
 rule train:
     """One run spec -> metrics.json, epochs.csv and model.pt; resumes from last.pt after an interruption."""
     input:
@@ -28,6 +16,8 @@ rule train:
         run_dir=run_directory,
     log:
         "results/{preset}/{dataset}/{arch}/{run}/seed{seed}/train.log",
+    conda:
+        CONDA_ENV
     threads: config["train_threads"]
     resources:
         gpu=0 if workflow.local_exec else 1,   # a cluster job always asks for its own GPU
@@ -42,6 +32,10 @@ rule complexity:
     """Parameters and FLOPs (2 x multiply-adds) of what the paper counts for a method (Tables 4 and 6)."""
     output:
         "results/{preset}/complexity/{method}-{arch}-{family}-{classes}c-{size}px.json",
+    log:
+        "results/{preset}/complexity/{method}-{arch}-{family}-{classes}c-{size}px.log",
+    conda:
+        CONDA_ENV
     threads: 1
     script:
         "../scripts/complexity.py"

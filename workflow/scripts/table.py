@@ -1,3 +1,6 @@
-from methods.cli import table
+"""The table and figure rules: methods.cli.table, its output also in the rule's log."""
+from methods.cli import table, tee_output
 
-table(snakemake.output.md, snakemake.config.get("seeds"))
+with tee_output(snakemake.log[0]):
+    for path in table(snakemake.output.md, snakemake.config.get("seeds")):
+        print(path)

@@ -1,0 +1,18 @@
+"""Shared fixtures. Helpers that tests call at import time (parametrize lists, module-level builders) live in
+tests/helpers.py; pytest puts this folder on sys.path."""
+import pytest
+
+from helpers import method_options
+
+
+@pytest.fixture
+def options_of():
+    """method_options as a fixture: options_of("focusnet", warm="softmax")."""
+    return method_options
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    """Run the test in an empty working directory (results/ and tables/ land there)."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

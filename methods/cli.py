@@ -35,6 +35,9 @@ def check_data(preset: str, dataset: str, data_root: str, cache_dir: str | None,
     train_split, val_split = load_splits(facts, settings["data_source"], Path(data_root),
                                          synthetic=settings.get("synthetic"),
                                          cache_dir=Path(cache_dir) if cache_dir else None)
+    from methods.data.loading import check_decodable
+    for name, split in (("train", train_split), ("val", val_split)):
+        check_decodable(split, f"checking {dataset} {name}: decoding every image once")
     summary = {"dataset": dataset, "preset": preset, "source": settings["data_source"],
                "train": describe_split(train_split), "val": describe_split(val_split)}
     save_json(summary, stamp)
@@ -103,14 +106,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", default=None, help="seeds of every cell, e.g. 0,1,2 (default: the grid's)")
     args = parser.parse_args(argv)
     if args.command == "train":
+        from methods.engine.artifacts import RunArtifacts
         from methods.grid import donor_for, snapshot_epochs_for
         spec = spec_from_dir(args.run_dir)
-        with tee_output(args.log):
-            train(spec, args.data_root, args.cache_dir, args.num_workers, args.threads, donor_for(spec),
-                  tuple(snapshot_epochs_for(spec)), args.gpu_slots, args.slots_per_gpu)
+        with tee_output(args.log, RunArtifacts(spec).attempts_path):
+            return reported(lambda: train(spec, args.data_root, args.cache_dir, args.num_workers, args.threads,
+                                          donor_for(spec), tuple(snapshot_epochs_for(spec)), args.gpu_slots,
+                                          args.slots_per_gpu))
     elif args.command == "check-data":
         with tee_output(args.log):
-            check_data(args.preset, args.dataset, args.data_root, args.cache_dir, Path(args.stamp))
+            return reported(lambda: check_data(args.preset, args.dataset, args.data_root, args.cache_dir,
+                                               Path(args.stamp)))
     elif args.command == "table":
         for target in args.target:
             for path in table(target, args.seeds):
@@ -120,6 +126,32 @@ def main(argv: list[str] | None = None) -> int:
         preset, name = preset_of_target(str(Path(args.target).with_suffix("")))
         for run in in_dependency_order(required_runs(build_table(preset, name, parse_seeds(args.seeds)))):
             print(run.directory)
+    return 0
+
+
+def expected_errors() -> tuple[type[Exception], ...]:
+    """The errors that carry their own one-line explanation and fix (bad input, a stale or missing run, a full
+    disk): reported as that line, without a traceback."""
+    from methods.config import ConfigError
+    from methods.data.errors import DatasetError
+    from methods.engine.artifacts import ArtifactError
+    from methods.engine.checkpoint import DiskFullError
+    from methods.engine.trainer import RunError
+    from methods.models.lenet import InputSizeError
+    from methods.spec import SpecError
+    return ConfigError, DatasetError, ArtifactError, DiskFullError, RunError, SpecError, InputSizeError
+
+
+def reported(command) -> int:
+    """Run a command; an expected error is one line on stderr (and in the logs) and exit status 1 (143 for a
+    preemption: a checkpoint was written and a rerun resumes). Anything else keeps its traceback."""
+    try:
+        command()
+    except expected_errors() as error:
+        from methods.engine.preemption import EXIT_CODE
+        from methods.engine.trainer import RunPreempted
+        print(f"error: {error}" if not isinstance(error, RunPreempted) else f"preempted: {error}", file=sys.stderr)
+        return EXIT_CODE if isinstance(error, RunPreempted) else 1
     return 0
 
 
@@ -138,18 +170,25 @@ class _Tee:
 
 
 @contextlib.contextmanager
-def tee_output(log_path: str | None):
-    """Echo stdout/stderr to the job's log, appending, so a resumed run keeps the earlier attempt's lines."""
-    if log_path is None:
+def tee_output(*log_paths: str | Path | None):
+    """Echo stdout/stderr to the given logs, appending (a resumed run keeps the earlier attempt's lines where
+    the log survives; a run directory's attempts.log always does)."""
+    paths = [Path(p) for p in log_paths if p is not None]
+    if not paths:
         yield
         return
-    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "a") as log, contextlib.redirect_stdout(_Tee(sys.stdout, log)), \
-            contextlib.redirect_stderr(_Tee(sys.stderr, log)):
+    with contextlib.ExitStack() as stack:
+        logs = []
+        for path in paths:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            logs.append(stack.enter_context(open(path, "a")))
+        stack.enter_context(contextlib.redirect_stdout(_Tee(sys.stdout, *logs)))
+        stack.enter_context(contextlib.redirect_stderr(_Tee(sys.stderr, *logs)))
         try:
             yield
-        except BaseException:
-            traceback.print_exc()   # into the log too, before Snakemake reports the failure
+        except Exception:
+            for log in logs:   # the interpreter prints it on the terminal once; the logs get their copy here
+                traceback.print_exc(file=log)
             raise
 
 

@@ -154,6 +154,18 @@ def test_image_folders_val_class_unknown_to_train(tmp_path):
         load_splits(facts_for("imagewoof", 3, 3, 4), "real", tmp_path)
 
 
+def test_the_data_check_decodes_every_image_and_names_a_corrupt_one(tmp_path):
+    from methods.data.loading import check_decodable
+    data_dir = tmp_path / "imagewoof2"
+    write_image_folders(data_dir, {"train": 2, "val": 1})
+    _, val = load_splits(facts_for("imagewoof", 3, 6, 3, image_size=16), "real", tmp_path)
+    check_decodable(val, "checking")
+    broken = data_dir / "val" / WNIDS[2] / f"{WNIDS[2]}_val0.JPEG"
+    broken.write_bytes(broken.read_bytes()[:200])
+    with pytest.raises(DatasetError, match=f"{broken}.*re-download"):
+        check_decodable(val, "checking")
+
+
 def test_corrupt_jpeg_is_named_when_opened(tmp_path):
     data_dir = tmp_path / "imagewoof2"
     write_image_folders(data_dir, {"train": 2, "val": 1})

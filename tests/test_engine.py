@@ -12,6 +12,13 @@ from methods.spec import RunSpec, protocol_hash, resolve
 RUNTIME = Runtime(num_workers=0, threads=1)
 
 
+def current_umask() -> int:
+    import os
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def spec(run="baseline", dataset="cifar10", arch="resnet18", seed=0):
     return RunSpec.from_parts("smoke", dataset, arch, run, seed)
 
@@ -20,7 +27,8 @@ def test_run_writes_metrics_epochs_and_model(tmp_path):
     metrics = train_run(spec(), RUNTIME, root=tmp_path)
     run_dir = tmp_path / spec().directory
     assert {p.name for p in run_dir.iterdir()} >= {"metrics.json", "epochs.csv", "model.pt"}
-    assert not (run_dir / "last.pt").exists()
+    assert (run_dir / "last.pt").exists()     # kept: a rerun whose outputs were deleted restores them from it
+    assert oct((run_dir / "metrics.json").stat().st_mode & 0o777) == oct(0o666 & ~current_umask())
     rows = list(csv.DictReader((run_dir / "epochs.csv").open()))
     assert [int(r["epoch"]) for r in rows] == [1, 2]
     assert {"lr", "train_loss", "train_ce", "train_top1", "val_top1", "val_top5", "epoch_time_s"} <= set(rows[0])

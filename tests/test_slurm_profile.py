@@ -64,7 +64,19 @@ def test_slurm_profile_dry_run_requests_one_gpu_and_config_resources(tmp_path):
         assert int(resources["runtime"]) == wanted["runtime"], job
         assert int(resources["mem_mb"]) == wanted["mem_mb"], job
         assert resources["slurm_partition"] == "gpu", job
+        assert int(resources["cpus_per_task"]) == wanted["cpus"], job
+        assert "--signal=USR1@300 --requeue" in resources["slurm_extra"], job
     assert seen == expected_runs
+    assert not any(tmp_path.glob("results/**/metrics.json")), "a dry run must not train"
+
+
+def test_partition_and_account_are_one_setting_that_keeps_the_other_resources(tmp_path):
+    result = snakemake("-n", "tables/table10.md", "--config", "slurm_partition=a100", "slurm_account=proj",
+                       workdir=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    jobs = job_blocks(result.stdout + result.stderr, "train")
+    assert jobs and all(j["resources"]["slurm_partition"] == "a100" and j["resources"]["slurm_account"] == "proj"
+                        and j["resources"]["gpu"] == "1" and int(j["resources"]["mem_mb"]) > 4000 for j in jobs)
     assert not any(tmp_path.glob("results/**/metrics.json")), "a dry run must not train"
 
 

@@ -52,3 +52,12 @@ def check_sizes(facts: DatasetFacts, train: Split, val: Split) -> None:
             f"{facts.name}: found {found[0]} classes in train and {found[1]} in val, {found[2]} train and "
             f"{found[3]} val images; expected {expected[0]} classes, {expected[2]} train and {expected[3]} val "
             f"images (paper Table 1). The copy is incomplete or a different release. {where_to_get(facts)}")
+
+
+def check_decodable(split: Split, what: str) -> None:
+    """Decode every image of a file split once (progress shown): a corrupt or truncated file stops the data check
+    with a DatasetError naming it, instead of a training job hours later. Tensor splits are decoded already."""
+    from methods.data.progress import map_with_progress
+    from methods.data.splits import FileSplit
+    if isinstance(split, FileSplit):
+        map_with_progress(lambda item: split.open_image(item).size, split.items, what)

@@ -5,15 +5,23 @@ results/<preset>/<dataset>/<arch>/<run name>/seed<k>/ (RunSpec.directory) holds
                  it exists)
   epochs.csv     one row per epoch: the single source of every number a table shows
   model.pt       the deployed network (what a run referencing this one loads)
-  train.log      what the trainer printed
-  last.pt        the resume checkpoint while training
+  train.log      what the trainer printed in its last attempt (Snakemake clears it when it reruns a job)
+  attempts.log   every attempt's output, appended (never a Snakemake output, so never cleared)
+  last.pt        the resume checkpoint: written every epoch (and at the step a preemption signal stopped it),
+                 kept after the run finishes so that a rerun whose outputs were deleted restores them at once
   snapshots/     epoch<k>.pt: the network at epochs that shorter constant-lr runs are read off
+  .lock          held (flock) by the one process writing the directory; it names that process
 """
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
 import math
+import os
+import socket
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -21,6 +29,7 @@ from pathlib import Path
 from methods.spec import RunSpec, protocol_hash, resolve
 
 METRICS, EPOCHS, MODEL, LAST, LOG, SNAPSHOTS = "metrics.json", "epochs.csv", "model.pt", "last.pt", "train.log", "snapshots"
+ATTEMPTS, LOCK = "attempts.log", ".lock"
 
 # A run has collapsed when its last epoch's training top-1 is below this multiple of chance (100 / K %): a network
 # that predicts one class, or a uniform output, for every input. Trained networks sit far above it (MNIST: >95 %).
@@ -56,8 +65,45 @@ class RunArtifacts:
     def last_path(self) -> Path:
         return self.directory / LAST
 
+    @property
+    def attempts_path(self) -> Path:
+        return self.directory / ATTEMPTS
+
     def snapshot_path(self, epoch: int) -> Path:
         return self.directory / SNAPSHOTS / f"epoch{epoch}.pt"
+
+    @contextmanager
+    def exclusive(self):
+        """Hold the directory's lock while writing it: a second process (a rerun started while the old trainer
+        still lives) stops at once, naming the holder. The OS releases the lock when the holder dies."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / LOCK
+        handle = open(path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise ArtifactError(f"{self.spec.directory} is being written by {holder} (lock {path}); wait for it "
+                                "to finish or stop it, then rerun") from None
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"PID {os.getpid()} on host {socket.gethostname()} since "
+                         f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+            handle.flush()
+            self._remove_leftover_temporaries()
+            yield self
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+
+    def _remove_leftover_temporaries(self) -> None:
+        """Temporary files of atomic writes a killed process left behind (only the lock holder may do this)."""
+        for folder in (self.directory, self.directory / SNAPSHOTS):
+            for leftover in folder.glob(".*.tmp") if folder.is_dir() else ():
+                leftover.unlink(missing_ok=True)
 
     @cached_property
     def expected_hash(self) -> str:

@@ -1,6 +1,7 @@
 """Atomic files: a half-written checkpoint or metrics file never replaces a good one."""
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
@@ -11,13 +12,31 @@ import numpy as np
 import torch
 
 
+class DiskFullError(OSError):
+    pass
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: Path, write) -> None:
+    """write(tmp) then rename over `path`: readers see the old file or the new one, never half of one. The file
+    gets the process umask's permissions (mkstemp's 0600 would hide results from a group sharing them)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as error:   # torch.save reports a full disk as a RuntimeError
+        if getattr(error, "errno", None) == errno.ENOSPC or "write failed" in str(error) or "No space" in str(error):
+            raise DiskFullError(errno.ENOSPC, f"no space left on {path.parent} while writing {path.name}; free "
+                                "space and rerun: the run resumes from its last checkpoint, nothing is lost") from None
+        raise
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

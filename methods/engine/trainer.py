@@ -18,7 +18,9 @@ from methods.data import load_splits, make_batches
 from methods.data.batches import stratified_subset
 from methods.data.image_store import as_store
 from methods.engine import checkpoint
-from methods.engine.artifacts import ArtifactError, RunArtifacts, best_and_final, collapsed
+from methods.engine.artifacts import LAST, ArtifactError, RunArtifacts, best_and_final, collapsed
+from methods.engine.faults import fault_point
+from methods.engine.preemption import EpochProgress, Preempted, stop_on_signals
 from methods.engine.device import describe, pick_device
 from methods.engine.epoch_log import EpochLog
 from methods.engine.evaluate import evaluate, topk_hits
@@ -32,6 +34,10 @@ from methods.spec import RunSpec, dataset_facts, protocol_hash, resolve
 
 class RunError(RuntimeError):
     pass
+
+
+class RunPreempted(RunError):
+    """Stopped by a preemption signal after writing a checkpoint; the rerun resumes there."""
 
 
 @dataclass(frozen=True)
@@ -48,9 +54,18 @@ class Runtime:
 
 
 def train_run(spec: RunSpec, runtime: Runtime, root: Path = Path(".")) -> dict:
+    """Train one run into its directory, holding the directory's lock (one writer at a time)."""
+    artifacts = RunArtifacts(spec, root)
+    try:
+        with artifacts.exclusive():
+            return _train_locked(spec, runtime, artifacts, root)
+    except ArtifactError as error:
+        raise RunError(str(error)) from None
+
+
+def _train_locked(spec: RunSpec, runtime: Runtime, artifacts: RunArtifacts, root: Path) -> dict:
     protocol = resolve(spec)
     digest = protocol_hash(protocol)
-    artifacts = RunArtifacts(spec, root)
     _refuse_finished(artifacts, digest)
     if runtime.threads:
         torch.set_num_threads(runtime.threads)
@@ -70,11 +85,14 @@ def train_run(spec: RunSpec, runtime: Runtime, root: Path = Path(".")) -> dict:
                                 weight_decay=protocol["optimizer"]["weight_decay"])
     schedule = protocol["schedule"]
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, schedule["milestones"], schedule["gamma"])
-    start_epoch, elapsed, rows = _resume(artifacts.last_path, digest, method, optimizer, scheduler)
+    start_epoch, elapsed, rows, partial = _resume(spec, artifacts, digest, method, optimizer, scheduler)
     engine.prepare_model(method)   # after loading the checkpoint: compile wraps the restored weights
     log = EpochLog(artifacts.epochs_path, rows)
-    _say(spec, f"{'resuming at' if start_epoch else 'starting'} epoch {start_epoch + 1}/{schedule['epochs']} "
-               f"on {describe(device)}; {len(train_split)} train / {len(val_split)} val images")
+    where = (f"restoring the finished run from {LAST}" if start_epoch == schedule["epochs"] and start_epoch else
+             f"resuming at epoch {start_epoch + 1}" + (f", step {partial['step'] + 1}" if partial else "")
+             if start_epoch or partial else "starting epoch 1")
+    _say(spec, f"{where}/{schedule['epochs']} on {describe(device)}; "
+               f"{len(train_split)} train / {len(val_split)} val images")
     # a truncated evaluation scores a fixed class-balanced subset, never the first (perhaps one-class) batches
     eval_indices = (None if protocol["max_eval_batches"] is None else
                     stratified_subset(val_split.labels, protocol["max_eval_batches"] * protocol["batch_size"]))
@@ -84,79 +102,105 @@ def train_run(spec: RunSpec, runtime: Runtime, root: Path = Path(".")) -> dict:
                                              device=device, seed=spec.seed, epoch=epoch, indices=eval_indices,
                                              num_workers=runtime.num_workers), engine=engine)
 
-    if schedule["epochs"] == 0:   # evaluation only, e.g. published pretrained weights
-        val = validate(0)
-        log.append({"epoch": 0, "lr": 0.0, "val_top1": val["top1"], "val_top5": val["top5"]})
-    for epoch in range(start_epoch + 1, schedule["epochs"] + 1):
-        tic = time.time()
-        lr = optimizer.param_groups[0]["lr"]
-        method.start_epoch(epoch, schedule["epochs"])
-        train_stats = train_epoch(spec, method, optimizer, make_batches(
-            train_split, facts, train=True, batch_size=protocol["batch_size"], device=device, seed=spec.seed,
-            epoch=epoch, num_workers=runtime.num_workers, views=method.views, class_pairs=method.class_pairs),
-            protocol["max_steps_per_epoch"], runtime, engine, warmup=(epoch, schedule.get("warmup_epochs", 0)))
-        scheduler.step()
-        val = validate(epoch)
-        elapsed += time.time() - tic
-        log.append({"epoch": epoch, "lr": lr, **train_stats, "val_top1": val["top1"], "val_top5": val["top5"],
-                    "epoch_time_s": round(time.time() - tic, 3), "elapsed_s": round(elapsed, 3)})
+    def save_checkpoint(epoch: int, progress: EpochProgress | None = None) -> None:
         checkpoint.save_torch({"epoch": epoch, "elapsed_s": elapsed, "protocol_hash": digest,
                                "method": method.trainable_state_dict(), "optimizer": optimizer.state_dict(),
                                "scheduler": scheduler.state_dict(), "rng": checkpoint.rng_state(),
-                               "rows": log.rows},
+                               "rows": log.rows, "partial": progress.state() if progress else None},
                               artifacts.last_path)
-        if epoch in runtime.snapshot_epochs and epoch < schedule["epochs"]:
-            checkpoint.save_torch(deployed_payload(spec, protocol, digest, method.deploy_model()),
-                                  artifacts.snapshot_path(epoch))
-        _say(spec, f"epoch {epoch}/{schedule['epochs']} loss {train_stats['train_loss']:.4f} "
-                   f"train-top1 {train_stats['train_top1']:.2f} val-top1 {val['top1']:.2f} "
-                   f"val-top5 {val['top5']:.2f} lr {lr:g} {time.time() - tic:.1f}s")
+        fault_point(f"after-last-{epoch}" + (f"-step{progress.step}" if progress else ""))
+
+    if schedule["epochs"] == 0 and not log.rows:   # evaluation only, e.g. published pretrained weights
+        val = validate(0)
+        log.append({"epoch": 0, "lr": 0.0, "val_top1": val["top1"], "val_top5": val["top5"]})
+    with stop_on_signals() as stop:
+        for epoch in range(start_epoch + 1, schedule["epochs"] + 1):
+            tic = time.time()
+            lr = optimizer.param_groups[0]["lr"]
+            method.start_epoch(epoch, schedule["epochs"])
+            batches = make_batches(train_split, facts, train=True, batch_size=protocol["batch_size"], device=device,
+                                   seed=spec.seed, epoch=epoch, num_workers=runtime.num_workers,
+                                   views=method.views, class_pairs=method.class_pairs)
+            try:
+                train_stats = train_epoch(spec, method, optimizer, batches, protocol["max_steps_per_epoch"],
+                                          runtime, engine, warmup=(epoch, schedule.get("warmup_epochs", 0)),
+                                          resume=EpochProgress.from_state(partial, device), stop=stop)
+            except Preempted as preempted:
+                elapsed += time.time() - tic
+                save_checkpoint(epoch - 1, preempted.progress)
+                raise RunPreempted(f"{spec.directory}: {preempted}; checkpoint written at epoch {epoch}, step "
+                                   f"{preempted.progress.step}: rerun to resume there") from None
+            partial = None
+            scheduler.step()
+            val = validate(epoch)
+            elapsed += time.time() - tic
+            log.append({"epoch": epoch, "lr": lr, **train_stats, "val_top1": val["top1"], "val_top5": val["top5"],
+                        "epoch_time_s": round(time.time() - tic, 3), "elapsed_s": round(elapsed, 3)})
+            if epoch in runtime.snapshot_epochs and epoch < schedule["epochs"]:   # before the checkpoint moves past it
+                checkpoint.save_torch(deployed_payload(spec, protocol, digest, method.deploy_model()),
+                                      artifacts.snapshot_path(epoch))
+            save_checkpoint(epoch)
+            _say(spec, f"epoch {epoch}/{schedule['epochs']} loss {train_stats['train_loss']:.4f} "
+                       f"train-top1 {train_stats['train_top1']:.2f} val-top1 {val['top1']:.2f} "
+                       f"val-top5 {val['top5']:.2f} lr {lr:g} {time.time() - tic:.1f}s")
+            if stop and epoch < schedule["epochs"]:
+                raise RunPreempted(f"{spec.directory}: stopped by {stop.signal_name} after epoch {epoch}; "
+                                   "checkpoint written: rerun to resume")
     return _finish(spec, protocol, digest, method, log, device, elapsed, artifacts, runtime)
 
 
 def train_epoch(spec, method, optimizer, batches, max_steps, runtime, engine: EngineOptions,
-                warmup: tuple[int, int] = (1, 0)) -> dict:
+                warmup: tuple[int, int] = (1, 0), resume: EpochProgress | None = None, stop=None) -> dict:
     """One epoch. Loss sums and hit counts stay on the device: the host waits for the GPU only at progress
     reports and at the end of the epoch, where a non-finite loss stops the run.
     warmup = (epoch, warm-up epochs): during those epochs step s of the run trains at lr x (s + 1) / (warm-up
-    steps); the scheduler's lr is restored at the end of the epoch (checkpoints hold the scheduled lr)."""
+    steps); the scheduler's lr is restored at the end of the epoch (checkpoints hold the scheduled lr).
+    resume: an interrupted epoch's progress; its consumed batches are drawn again (same order and augmentation
+    stream) and skipped. stop: truthy once a preemption signal came: Preempted after the current step."""
     method.train()
-    sums: dict[str, torch.Tensor] = {}
-    correct, seen = None, 0
+    progress = resume or EpochProgress()
     last_report = time.time()
     steps = len(batches) if max_steps is None else min(max_steps, len(batches))
     epoch, warmup_epochs = warmup
     scheduled_lrs = [group["lr"] for group in optimizer.param_groups]
-    for step, (images, targets) in enumerate(batches):
-        if step >= steps:
-            break
-        if epoch <= warmup_epochs:
-            factor = ((epoch - 1) * steps + step + 1) / (warmup_epochs * steps)
-            for group, lr in zip(optimizer.param_groups, scheduled_lrs):
-                group["lr"] = lr * factor
-        with engine.autocast(targets.device):
-            logits, terms = method.forward_train(engine.prepare_images(images), targets)
-        loss = sum(terms.values())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        batch = len(targets)
-        for name, value in (("loss", loss), *terms.items()):
-            weighted = value.detach().float() * batch
-            sums[name] = weighted if name not in sums else sums[name] + weighted
-        hits = topk_hits(logits.detach(), targets, (1,))
-        correct = hits if correct is None else correct + hits
-        seen += batch
-        if time.time() - last_report > runtime.progress_every_s:
-            _check_finite(spec, sums, seen, f"step {step + 1}")
-            _say(spec, f"  step {step + 1}/{steps} loss {sums['loss'].item() / seen:.4f}")
-            last_report = time.time()
-    for group, lr in zip(optimizer.param_groups, scheduled_lrs):
-        group["lr"] = lr
-    if seen == 0:
+    try:
+        for step, (images, targets) in enumerate(batches):
+            if step >= steps:
+                break
+            if step < progress.step:
+                continue
+            if epoch <= warmup_epochs:
+                factor = ((epoch - 1) * steps + step + 1) / (warmup_epochs * steps)
+                for group, lr in zip(optimizer.param_groups, scheduled_lrs):
+                    group["lr"] = lr * factor
+            with engine.autocast(targets.device):
+                logits, terms = method.forward_train(engine.prepare_images(images), targets)
+            loss = sum(terms.values())
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            batch = len(targets)
+            for name, value in (("loss", loss), *terms.items()):
+                weighted = value.detach().float() * batch
+                progress.sums[name] = weighted if name not in progress.sums else progress.sums[name] + weighted
+            hits = topk_hits(logits.detach(), targets, (1,))
+            progress.correct = hits if progress.correct is None else progress.correct + hits
+            progress.seen += batch
+            progress.step = step + 1
+            fault_point(f"step-{epoch}-{progress.step}")
+            if stop and progress.step < steps:
+                raise Preempted(progress, stop.signal_name)
+            if time.time() - last_report > runtime.progress_every_s:
+                _check_finite(spec, progress.sums, progress.seen, f"step {step + 1}")
+                _say(spec, f"  step {step + 1}/{steps} loss {progress.sums['loss'].item() / progress.seen:.4f}")
+                last_report = time.time()
+    finally:
+        for group, lr in zip(optimizer.param_groups, scheduled_lrs):
+            group["lr"] = lr
+    if progress.seen == 0:
         raise RunError(f"{spec.directory}: no training batch (fewer training samples than the batch size?)")
-    stats = _check_finite(spec, sums, seen, "the end of the epoch")
-    stats["train_top1"] = 100.0 * correct.item() / seen
+    stats = _check_finite(spec, progress.sums, progress.seen, "the end of the epoch")
+    stats["train_top1"] = 100.0 * progress.correct.item() / progress.seen
     return stats
 
 
@@ -183,7 +227,11 @@ def load_reference(spec: RunSpec, root: Path = Path(".")) -> torch.nn.Module:
         artifacts.current_metrics("reference run")
     except ArtifactError as error:
         raise RunError(str(error)) from None
-    saved = torch.load(artifacts.model_path, map_location="cpu", weights_only=True)
+    try:
+        saved = torch.load(artifacts.model_path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise RunError(f"{artifacts.model_path} is unreadable ({type(error).__name__}: truncated?); retrain the "
+                       f"reference: snakemake --forcerun {spec.directory}/metrics.json") from None
     model = build_model(saved["arch"], saved["num_classes"], family=saved["family"], in_channels=saved["in_channels"])
     method_cls = get_method_class(saved["method"])
     network = method_cls.deployed_network(model, saved["num_classes"],
@@ -199,18 +247,28 @@ def _refuse_finished(artifacts: RunArtifacts, digest: str) -> None:
                        f"{digest}); it is never overwritten: move it away first if you mean to retrain")
 
 
-def _resume(path: Path, digest: str, method, optimizer, scheduler) -> tuple[int, float, list[dict]]:
+def _resume(spec, artifacts: RunArtifacts, digest: str, method, optimizer, scheduler):
+    """(epochs done, elapsed s, log rows, the interrupted epoch's progress or None) from last.pt. An unreadable
+    checkpoint (truncated by a crash or a full disk) is moved aside, said, and the run starts afresh."""
+    path = artifacts.last_path
     if not path.exists():
-        return 0, 0.0, []
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    if state["protocol_hash"] != digest:
-        raise RunError(f"{path} was written under protocol {state['protocol_hash']}, the config now gives {digest}; "
+        return 0, 0.0, [], None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        found = state["protocol_hash"]
+    except Exception as error:   # a truncated zip, a pickle error, a missing key: all mean "unreadable"
+        aside = path.with_name(f"{LAST}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
+        path.replace(aside)
+        _say(spec, f"{path} is unreadable ({type(error).__name__}); moved it to {aside.name} and starting afresh")
+        return 0, 0.0, [], None
+    if found != digest:
+        raise RunError(f"{path} was written under protocol {found}, the config now gives {digest}; "
                        "restore the config, or move the checkpoint away to start this run afresh")
     method.load_trainable_state_dict(state["method"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     checkpoint.set_rng_state(state["rng"])
-    return state["epoch"], state["elapsed_s"], state["rows"]
+    return state["epoch"], state["elapsed_s"], state["rows"], state.get("partial")
 
 
 def deployed_payload(spec: RunSpec, protocol: dict, digest: str, model: torch.nn.Module) -> dict:
@@ -225,11 +283,12 @@ def _finish(spec, protocol, digest, method, log: EpochLog, device, elapsed, arti
             runtime: Runtime) -> dict:
     model = method.deploy_model()
     checkpoint.save_torch(deployed_payload(spec, protocol, digest, model), artifacts.model_path)
+    fault_point("before-metrics")
     metrics = write_metrics(spec, protocol, digest, log.rows, artifacts.directory, deployed_params=_count(model),
                             device=describe(device), train_time_s=round(elapsed, 1),
                             threads=torch.get_num_threads())
-    artifacts.last_path.unlink(missing_ok=True)
-    return metrics
+    fault_point("after-metrics")
+    return metrics   # last.pt stays: a rerun whose outputs were deleted restores them from it at once
 
 
 def write_metrics(spec: RunSpec, protocol: dict, digest: str, rows: list[dict], run_dir: Path, **extra) -> dict:

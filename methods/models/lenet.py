@@ -4,6 +4,10 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 
+class InputSizeError(ValueError):
+    pass
+
+
 class LeNet5(nn.Module):
     """conv5x5(pad 2)->6, ReLU, max-pool 2, conv5x5->16, ReLU, max-pool 2, FC 400-120-84-K with ReLUs.
 
@@ -24,4 +28,7 @@ class LeNet5(nn.Module):
         self.classifier = nn.Linear(84, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
+        if x.shape[-2:] != (28, 28):
+            raise InputSizeError(f"LeNet-5 takes 28x28 inputs (its flattened feature map is 16 x 5 x 5), not "
+                                 f"{x.shape[-2]}x{x.shape[-1]}: use it on a 28 px dataset (image_size: 28)")
         return self.classifier(self.embedding(self.features(x)))

@@ -84,6 +84,12 @@ def table_inputs(wc):
     return runs + list(dict.fromkeys(complexity))
 
 
+# The SLURM partition/account of every job: one setting (--config slurm_partition=... slurm_account=...) that
+# leaves every other resource as it is (profile-level --default-resources would replace them all).
+CLUSTER = {"slurm_partition": config["slurm_partition"],
+           **({"slurm_account": config["slurm_account"]} if config["slurm_account"] else {})}
+
+
 def job_resources(dataset: str) -> dict:
     table = config["job_resources"]
     return table.get(dataset, table["default"])

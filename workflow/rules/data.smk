@@ -7,5 +7,7 @@ rule check_data:
     conda:
         CONDA_ENV
     threads: 1
+    resources:
+        **CLUSTER,
     script:
         "../scripts/check_data.py"

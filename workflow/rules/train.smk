@@ -24,6 +24,8 @@ rule train:
         gpu_slot=lambda wc: gpu_slots_of(wc.arch),   # locally: a share of one GPU (common.smk)
         runtime=lambda wc: job_resources(wc.dataset)["runtime"],
         mem_mb=lambda wc: job_resources(wc.dataset)["mem_mb"],
+        cpus_per_task=lambda wc: job_resources(wc.dataset)["cpus"],
+        **CLUSTER,
     script:
         "../scripts/train.py"
 
@@ -37,5 +39,7 @@ rule complexity:
     conda:
         CONDA_ENV
     threads: 1
+    resources:
+        **CLUSTER,
     script:
         "../scripts/complexity.py"

@@ -1,0 +1,126 @@
+"""Fault injection: a run killed at each deterministic point (methods/engine/faults.py), or preempted by SIGTERM
+mid-epoch, then rerun, ends with the metrics, per-epoch rows and weights of a run never interrupted; a finished run
+whose outputs were deleted is restored, not retrained; one writer per run directory; bad input is one line."""
+import csv
+import fcntl
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from methods import PROJECT_ROOT
+from methods.spec import RunSpec
+
+# DropMax draws its Bernoulli masks from the global RNG in every step: resuming must restore that RNG exactly.
+RUN = RunSpec.from_parts("smoke", "mnist", "lenet5", "dropmax", 0)     # 2 epochs x 2 steps
+TIMING = {"epoch_time_s", "elapsed_s"}
+
+
+def train(root: Path, run: RunSpec = RUN, fault: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "OMP_NUM_THREADS": "1"}
+    env.pop("FOCUSNET_FAULT", None)
+    if fault:
+        env["FOCUSNET_FAULT"] = fault
+    return subprocess.run([sys.executable, "-m", "methods", "train", str(run.directory), "--threads", "1",
+                           "--num-workers", "0"], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+
+
+def outcome(root: Path, run: RunSpec = RUN) -> tuple:
+    directory = root / run.directory
+    metrics = json.loads((directory / "metrics.json").read_text())
+    rows = [{k: v for k, v in row.items() if k not in TIMING} for row in csv.DictReader((directory / "epochs.csv").open())]
+    weights = torch.load(directory / "model.pt", weights_only=True)["state_dict"]
+    return metrics["best"], metrics["final"], rows, weights
+
+
+def same(a: tuple, b: tuple) -> bool:
+    return a[:3] == b[:3] and a[3].keys() == b[3].keys() and all(torch.equal(a[3][k], b[3][k]) for k in a[3])
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    root = tmp_path_factory.mktemp("uninterrupted")
+    assert train(root).returncode == 0
+    return outcome(root)
+
+
+@pytest.mark.parametrize("fault", ["step-1-1", "after-last-1", "step-2-1", "before-metrics", "after-metrics"])
+def test_killed_at_each_point_then_rerun_equals_uninterrupted(tmp_path, uninterrupted, fault):
+    killed = train(tmp_path, fault=fault)
+    assert killed.returncode == 137, killed.stderr[-2000:]
+    if fault == "after-metrics":   # finished, but the head died before marking it: Snakemake deletes the outputs
+        for name in ("metrics.json", "epochs.csv", "model.pt"):
+            (tmp_path / RUN.directory / name).unlink()
+    else:
+        for name in ("epochs.csv", "model.pt"):   # what Snakemake deletes of an incomplete job
+            (tmp_path / RUN.directory / name).unlink(missing_ok=True)
+    rerun = train(tmp_path)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert same(outcome(tmp_path), uninterrupted)
+    if fault == "after-metrics":
+        assert "restoring the finished run" in rerun.stdout and "epoch 1/2 loss" not in rerun.stdout
+    assert not list((tmp_path / RUN.directory).glob(".*.tmp"))
+
+
+def test_preempted_mid_epoch_by_sigterm_resumes_at_that_step_bit_identical(tmp_path, uninterrupted):
+    stopped = train(tmp_path, fault="sigterm@step-1-1")
+    assert stopped.returncode == 143, stopped.stderr[-2000:]
+    assert "preempted:" in stopped.stderr and "epoch 1, step 1" in stopped.stderr
+    state = torch.load(tmp_path / RUN.directory / "last.pt", weights_only=False)
+    assert state["epoch"] == 0 and state["partial"]["step"] == 1
+    rerun = train(tmp_path)
+    assert rerun.returncode == 0 and "resuming at epoch 1, step 2" in rerun.stdout
+    assert same(outcome(tmp_path), uninterrupted)
+    attempts = (tmp_path / RUN.directory / "attempts.log").read_text()
+    assert "preempted:" in attempts and "done: best top1" in attempts      # both attempts kept
+
+
+def test_an_unreadable_checkpoint_is_moved_aside_and_the_run_restarts(tmp_path, uninterrupted):
+    assert train(tmp_path, fault="after-last-1").returncode == 137
+    last = tmp_path / RUN.directory / "last.pt"
+    last.write_bytes(last.read_bytes()[:100])                       # truncated, as by a crash or a full disk
+    rerun = train(tmp_path)
+    assert rerun.returncode == 0 and "is unreadable" in rerun.stdout and "starting afresh" in rerun.stdout
+    assert list(last.parent.glob("last.pt.unreadable-*"))
+    assert same(outcome(tmp_path), uninterrupted)
+
+
+def test_a_second_writer_stops_naming_the_holder(tmp_path):
+    directory = tmp_path / RUN.directory
+    directory.mkdir(parents=True)
+    with open(directory / ".lock", "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.write("PID 4242 on host node7 since 2026-12-01 10:00:00\n")
+        held.flush()
+        second = train(tmp_path)
+    assert second.returncode == 1
+    assert second.stderr.strip().splitlines() == [
+        f"error: {RUN.directory} is being written by PID 4242 on host node7 since 2026-12-01 10:00:00 "
+        f"(lock {RUN.directory}/.lock); wait for it to finish or stop it, then rerun"]
+    assert not (directory / "metrics.json").exists()
+
+
+@pytest.mark.parametrize("run, message", [
+    (RunSpec.from_parts("smoke", "mnist", "lenet5", "focusnet@lenet5.baseline", 0),
+     "reference run results/smoke/mnist/lenet5/baseline/seed0 is not finished"),
+    (RunSpec.from_parts("smoke", "cifar10", "lenet5", "baseline", 0), "LeNet-5 takes 28x28 inputs"),
+])
+def test_bad_input_is_one_line_naming_the_fix(tmp_path, run, message):
+    result = train(tmp_path, run)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+
+
+def test_a_truncated_reference_names_itself_and_the_fix(tmp_path):
+    reference = RunSpec.from_parts("smoke", "mnist", "lenet5", "baseline", 0)
+    assert train(tmp_path, reference).returncode == 0
+    model = tmp_path / reference.directory / "model.pt"
+    model.write_bytes(model.read_bytes()[:200])
+    result = train(tmp_path, RunSpec.from_parts("smoke", "mnist", "lenet5", "focusnet@lenet5.baseline", 0))
+    assert result.returncode == 1
+    assert f"{reference.directory}/model.pt is unreadable" in result.stderr
+    assert f"--forcerun {reference.directory}/metrics.json" in result.stderr

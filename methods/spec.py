@@ -102,6 +102,21 @@ class RunSpec:
         return str(self.directory)
 
 
+def check_run_name(run: RunName) -> None:
+    """The method and option names of a run name (and of its reference's) against config/methods.yaml, without
+    importing torch: what the DAG checks before any job starts. Option values are checked when a run resolves."""
+    methods_table = config.load("methods")
+    if run.method not in methods_table or run.method.startswith("_"):
+        known = ", ".join(k for k in methods_table if not k.startswith("_"))
+        raise SpecError(f"run name {run}: unknown method {run.method!r}; methods (config/methods.yaml): {known}")
+    valid = set(methods_table[run.method] or {})
+    unknown = sorted({key for key, _ in run.options} - valid)
+    if unknown:
+        raise SpecError(f"run name {run}: unknown option(s) {unknown} of {run.method!r}; valid: {sorted(valid)}")
+    if run.reference:
+        check_run_name(run.reference[1])
+
+
 def dataset_facts(preset: str, dataset: str) -> DatasetFacts:
     """The dataset's facts with the preset's overrides (epochs, milestones, batch size, image size) applied."""
     overrides = config.preset(preset)["dataset_overrides"]

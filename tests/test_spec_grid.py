@@ -197,3 +197,15 @@ def test_table3_torchvision_row_is_paper_preset_only():
     assert all(c.not_run for c in smoke.cells if "torchvision" in c.row)
     assert {str(c.runs[0].run) for c in smoke.cells if c.row.startswith("FocusNet")} == \
         {"focusnet@resnet18.baseline", "focusnet@resnet34.baseline"}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("focusnt@lenet5.baseline", "unknown method 'focusnt'"),
+    ("focusnet-gamma=2@lenet5.baseline", r"unknown option\(s\) \['gamma'\]"),
+    ("focusnet@lenet5.baselin", "unknown method 'baselin'"),
+])
+def test_run_names_are_checked_without_torch_before_any_job(text, message):
+    from methods.spec import check_run_name
+    with pytest.raises(SpecError, match=message):
+        check_run_name(parse_run_name(text))
+    check_run_name(parse_run_name("focusnet-warm=softmax~w1@lenet5.baseline"))

@@ -51,8 +51,12 @@ def dataset_names(path: Path | None = None) -> list[str]:
 
 def get_facts(name: str, path: Path | None = None) -> DatasetFacts:
     """One entry of config/datasets.yaml, checked on its own (a broken entry never breaks another dataset)."""
-    path = path or datasets_path()
-    table = _read(str(path))
+    return _facts(name, str(path or datasets_path()))
+
+
+@lru_cache(maxsize=None)
+def _facts(name: str, path: str) -> DatasetFacts:
+    table = _read(path)
     if name not in table:
         raise KeyError(f"unknown dataset {name!r}; known datasets ({path}): {', '.join(table)}")
     entry = _checked(path, name, table[name])

@@ -5,7 +5,7 @@ from methods import config as suite_config
 from methods.engine.gpus import visible_gpus
 from methods.grid import (build_table, complexity_path, donor_for, parse_seeds, preset_of_target, required_runs,
                           table_names, table_target)
-from methods.spec import RunSpec
+from methods.spec import RunSpec, check_run_name
 
 CONDA_ENV = os.path.join(workflow.basedir, "environment.yml")   # what --use-conda builds for every rule
 
@@ -46,8 +46,12 @@ def all_table_targets():
 
 @lru_cache(maxsize=None)
 def table_of(preset: str, name: str):
-    """The table's cells and runs, built once per Snakemake invocation (planning reads them many times)."""
-    return build_table(preset, name, SEEDS)
+    """The table's cells and runs, built once per Snakemake invocation (planning reads them many times); every
+    run name's method and options are checked here, so a typo fails `snakemake -n`, not a job."""
+    table = build_table(preset, name, SEEDS)
+    for run in dict.fromkeys(run.run for run in required_runs(table)):
+        check_run_name(run)
+    return table
 
 
 @lru_cache(maxsize=None)

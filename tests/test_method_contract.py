@@ -66,7 +66,8 @@ def test_baseline_takes_no_reference():
         get_method_class("baseline")(torch.nn.Linear(3, 3), 3, None, reference=torch.nn.Linear(3, 3))
 
 
-DEPLOYS_MORE = {"dropmax": "the retain head: inference is argmax (rho + eps) e^o"}
+DEPLOYS_MORE = {"dropmax": "the retain head: inference is argmax (rho + eps) e^o",
+                "byot": "deploy=ensemble (its default): the mean of the network's and its three heads' logits"}
 
 
 def _batch(method_cls, generator):

@@ -27,7 +27,7 @@ def planned_jobs(output: str) -> dict[str, list[str]]:
     jobs: dict[str, list[str]] = {}
     for block in re.split(r"\n(?=(?:local)?rule \w+:)", output):
         match = re.match(r"(?:local)?rule (\w+):", block.strip())
-        outputs = re.search(r"^\s+output: ([^,\n]+)", block, re.M)
+        outputs = re.search(r"^\s+output: (\S+?\.(?:json|md|png))(?:,|$)", block, re.M)   # run names hold commas
         if match and outputs:
             jobs.setdefault(match.group(1), []).append(outputs.group(1))
     return jobs

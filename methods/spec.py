@@ -21,6 +21,11 @@ _OPTION = re.compile(r"^([a-z0-9_]+)=([A-Za-z0-9_.+]+)$")
 _SCHEDULE_TOKEN = re.compile(r"^(e\d+|const|w\d+)$")
 
 
+# A run's directory: the one place it is written. RunSpec.directory fills it in; the Snakemake rules use it as
+# their wildcard pattern (workflow/rules/train.smk); python -m methods train <dir> parses it back (cli.py).
+RUN_DIR_PATTERN = "results/{preset}/{dataset}/{arch}/{run}/seed{seed}"
+
+
 class SpecError(ValueError):
     pass
 
@@ -89,7 +94,8 @@ class RunSpec:
 
     @property
     def directory(self) -> Path:
-        return Path("results", self.preset, self.dataset, self.arch, str(self.run), f"seed{self.seed}")
+        return Path(RUN_DIR_PATTERN.format(preset=self.preset, dataset=self.dataset, arch=self.arch, run=self.run,
+                                           seed=self.seed))
 
     @property
     def reference(self) -> "RunSpec | None":

@@ -197,3 +197,11 @@ def test_local_gpu_sharing_stays_off_inside_a_slurm_job(tmp_path):
                             capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "gpu_slot=0" in result.stdout and "gpu_slot=4" not in result.stdout and "gpu_slot=1" not in result.stdout
+
+
+def test_an_existing_table_with_missing_runs_still_plans_them(tmp_path):
+    """A committed table (its cells `missing`) is an existing output; its missing runs must still be trained."""
+    (tmp_path / "tables").mkdir()
+    for suffix in (".md", ".tex", ".csv"):
+        (tmp_path / "tables" / f"table10{suffix}").write_text((PROJECT_ROOT / "tables" / f"table10{suffix}").read_text())
+    assert len(train_dirs(snakemake(tmp_path, "-n", "tables/table10.md").stdout)) == 10

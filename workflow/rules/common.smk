@@ -5,7 +5,7 @@ from methods import config as suite_config
 from methods.engine.gpus import visible_gpus
 from methods.grid import (build_table, complexity_path, donor_for, parse_seeds, preset_of_target, required_runs,
                           table_names, table_target)
-from methods.spec import RunSpec, check_run_name
+from methods.spec import RUN_DIR_PATTERN, RunSpec, check_run_name
 
 CONDA_ENV = os.path.join(workflow.basedir, "environment.yml")   # what --use-conda builds for every rule
 
@@ -85,7 +85,23 @@ def table_inputs(wc):
     table = table_of(preset, name)
     runs = [str(run.directory / "metrics.json") for run in required_runs(table)]
     complexity = [str(complexity_path(preset, cell.complexity)) for cell in table.cells if cell.complexity]
-    return runs + list(dict.fromkeys(complexity))
+    inputs = runs + list(dict.fromkeys(complexity))
+    return inputs + [missing_runs_marker(preset, name, inputs)]
+
+
+def missing_runs_marker(preset: str, name: str, inputs: list[str]) -> str:
+    """A table that exists (e.g. committed, its cells `missing`) with some of its inputs missing is up to date to
+    Snakemake, which never recreates missing inputs of an up-to-date output (it lets one delete intermediates).
+    So each table also reads this marker: touched now while any of its runs is missing (the table is then out of
+    date and its missing runs are planned), and dated 1970 once none is (it then triggers nothing)."""
+    marker = os.path.join(".snakemake", "focusnet", f"{preset}-{name}.missing")
+    missing = [path for path in inputs if not os.path.exists(path)]
+    os.makedirs(os.path.dirname(marker), exist_ok=True)
+    with open(marker, "w") as handle:
+        handle.write("".join(f"{path}\n" for path in missing))
+    if not missing:
+        os.utime(marker, (0, 0))
+    return marker
 
 
 # The SLURM partition/account of every job: one setting (--config slurm_partition=... slurm_account=...) that

@@ -5,9 +5,9 @@ rule train:
         reference=reference_inputs,
         donor=donor_inputs,
     output:
-        metrics="results/{preset}/{dataset}/{arch}/{run}/seed{seed}/metrics.json",
-        epochs="results/{preset}/{dataset}/{arch}/{run}/seed{seed}/epochs.csv",
-        model="results/{preset}/{dataset}/{arch}/{run}/seed{seed}/model.pt",
+        metrics=f"{RUN_DIR_PATTERN}/metrics.json",
+        epochs=f"{RUN_DIR_PATTERN}/epochs.csv",
+        model=f"{RUN_DIR_PATTERN}/model.pt",
     # What is stale is decided by the protocol hash, not by Snakemake params: the trainer refuses a checkpoint
     # of another protocol and a table shows a finished run of another protocol as `stale` (README "Reading a
     # table"). Runtime settings (data_root, workers, threads) are read from the config by the script, so
@@ -15,7 +15,7 @@ rule train:
     params:
         run_dir=run_directory,
     log:
-        "results/{preset}/{dataset}/{arch}/{run}/seed{seed}/train.log",
+        f"{RUN_DIR_PATTERN}/train.log",
     conda:
         CONDA_ENV
     threads: config["train_threads"]

@@ -80,28 +80,38 @@ def donor_inputs(wc):
     return [] if donor is None else [str(donor.directory / "metrics.json")]
 
 
-def table_inputs(wc):
-    preset, name = preset_of_target(f"tables/{wc.target}")
+def table_files(preset: str, name: str) -> list[str]:
+    """What a table is built from: its runs' metrics.json and its complexity files."""
     table = table_of(preset, name)
     runs = [str(run.directory / "metrics.json") for run in required_runs(table)]
     complexity = [str(complexity_path(preset, cell.complexity)) for cell in table.cells if cell.complexity]
-    inputs = runs + list(dict.fromkeys(complexity))
-    return inputs + [missing_runs_marker(preset, name, inputs)]
+    return runs + list(dict.fromkeys(complexity))
 
 
-def missing_runs_marker(preset: str, name: str, inputs: list[str]) -> str:
+def table_inputs(wc):
+    preset, name = preset_of_target(f"tables/{wc.target}")
+    return table_files(preset, name) + [missing_runs_marker(preset, name)]
+
+
+def missing_runs_marker(preset: str, name: str) -> str:
+    return os.path.join(".snakemake", "focusnet", f"{preset}-{name}.missing")
+
+
+def write_missing_runs_markers() -> None:
     """A table that exists (e.g. committed, its cells `missing`) with some of its inputs missing is up to date to
     Snakemake, which never recreates missing inputs of an up-to-date output (it lets one delete intermediates).
-    So each table also reads this marker: touched now while any of its runs is missing (the table is then out of
-    date and its missing runs are planned), and dated 1970 once none is (it then triggers nothing)."""
-    marker = os.path.join(".snakemake", "focusnet", f"{preset}-{name}.missing")
-    missing = [path for path in inputs if not os.path.exists(path)]
-    os.makedirs(os.path.dirname(marker), exist_ok=True)
-    with open(marker, "w") as handle:
-        handle.write("".join(f"{path}\n" for path in missing))
-    if not missing:
-        os.utime(marker, (0, 0))
-    return marker
+    So each table also reads a marker, written here while planning (before Snakemake inventories the folder):
+    touched now while any of its runs is missing (the table is then out of date and its missing runs are
+    planned), dated 1970 once none is (it then triggers nothing)."""
+    for preset in suite_config.presets():
+        for name in table_names(preset):
+            marker = missing_runs_marker(preset, name)
+            missing = [path for path in table_files(preset, name) if not os.path.exists(path)]
+            os.makedirs(os.path.dirname(marker), exist_ok=True)
+            with open(marker, "w") as handle:
+                handle.write("".join(f"{path}\n" for path in missing))
+            if not missing:
+                os.utime(marker, (0, 0))
 
 
 # The SLURM partition/account of every job: one setting (--config slurm_partition=... slurm_account=...) that
@@ -113,3 +123,6 @@ CLUSTER = {"slurm_partition": config["slurm_partition"],
 def job_resources(dataset: str) -> dict:
     table = config["job_resources"]
     return table.get(dataset, table["default"])
+
+
+write_missing_runs_markers()

@@ -24,6 +24,7 @@ parser.add_argument("--steps", type=int, default=300, help="timed training steps
 parser.add_argument("--warmup", type=int, default=20)
 parser.add_argument("--workers", type=int, default=0, help="DataLoader workers of the plain loop")
 parser.add_argument("--out", type=Path, default=Path("benchmarks/cpu-lenet5-mnist.md"))
+parser.add_argument("--profile-steps", type=int, default=30, help="steps of the engine profiled by operator (0: none)")
 args = parser.parse_args()
 
 
@@ -33,6 +34,32 @@ def cpu_model() -> str:
         return next(line.split(":", 1)[1].strip() for line in lines if line.startswith("Model name"))
     except (OSError, StopIteration):
         return platform.processor() or platform.machine()
+
+
+def profile_engine_step(steps: int, top: int = 8) -> list[tuple[str, float, float]]:
+    """(operator, ms per step, share of the step) for the heaviest operators of the engine's LeNet-5 step."""
+    import torch.nn.functional as F
+    from torch.profiler import profile
+    from methods.models import build_model
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = build_model("lenet5", 10, family="small", in_channels=1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    images, targets = torch.randn(128, 1, 28, 28), torch.randint(0, 10, (128,))
+
+    def step():
+        loss = F.cross_entropy(model(images), targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    for _ in range(5):
+        step()
+    with profile() as prof:
+        for _ in range(steps):
+            step()
+    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in events)
+    return [(e.key, e.self_cpu_time_total / 1000 / steps, e.self_cpu_time_total / total) for e in events[:top]]
 
 
 rows = []
@@ -54,6 +81,11 @@ for row in rows:
     plain = next(r["images_per_s"] for r in rows if r["threads"] == row["threads"] and r["loop"].startswith("plain"))
     lines.append(f"| {row['threads']} | {row['loop']} | {row['images_per_s']:,.0f} | {row['epoch_s']:.2f} | "
                  f"{row['images_per_s'] / plain:.2f} |")
+if args.profile_steps:
+    lines += ["", f"Where one thread's time goes: the engine's training step (Baseline, batch 128), {args.profile_steps} "
+              "steps under torch.profiler, by operator (self CPU time):", "",
+              "| operator | ms per step | share |", "|---|---|---|"]
+    lines += [f"| {name} | {ms:.2f} | {share:.0%} |" for name, ms, share in profile_engine_step(args.profile_steps)]
 args.out.write_text("\n".join(lines) + "\n")
 args.out.with_suffix(".json").write_text(json.dumps({"machine": machine, "command": command, "rows": rows}, indent=1))
 print(f"wrote {args.out}")

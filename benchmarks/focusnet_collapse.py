@@ -169,6 +169,13 @@ def summary_rows(results: list[dict]) -> list[str]:
     return rows
 
 
+def write_summary(out: Path, command: str, steps: int, results: list[dict]) -> None:
+    header = ["| variant | run name | step 1: rms per-sample gradient w.r.t. the logits, by term | step 1: "
+              "parameter gradient norm | dead ReLU units by step 50 (worst layer) | dead by the last step | "
+              f"val top-1 after {steps} steps, per seed | collapsed (< 20 %) |", "|---" * 8 + "|"]
+    out.with_suffix(".md").write_text("\n".join([f"Command: `{command}`", "", *header, *summary_rows(results)]) + "\n")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reference-root", default=".", help="folder holding results/paper/<dataset>/<arch>/baseline")
@@ -185,7 +192,13 @@ def main(argv=None) -> int:
     parser.add_argument("--only", default=None, help="semicolon-separated variant labels to run (default: all)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="benchmarks/focusnet-collapse")
+    parser.add_argument("--from-json", type=Path, default=None,
+                        help="rewrite <out>.md from an earlier run's <out>.json (its command kept), training nothing")
     args = parser.parse_args(argv)
+    if args.from_json:
+        saved = json.loads(args.from_json.read_text())
+        write_summary(Path(args.out), saved["meta"]["command"], saved["meta"]["steps"], saved["results"])
+        return 0
     torch.set_num_threads(args.threads)
     preset = "paper" if args.dataset != "digits" else "demo"
     facts = dataset_facts(preset, args.dataset)
@@ -212,10 +225,7 @@ def main(argv=None) -> int:
             "steps": args.steps}
     out = Path(args.out)
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
-    header = ["| variant | run name | step 1: rms per-sample gradient w.r.t. the logits, by term | step 1: "
-              "parameter gradient norm | dead ReLU units by step 50 (worst layer) | dead by the last step | "
-              f"val top-1 after {args.steps} steps, per seed | collapsed (< 20 %) |", "|---" * 8 + "|"]
-    out.with_suffix(".md").write_text("\n".join([f"Command: `{command}`", "", *header, *summary_rows(results)]) + "\n")
+    write_summary(out, command, args.steps, results)
     return 0
 
 

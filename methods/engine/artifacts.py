@@ -143,6 +143,63 @@ class RunArtifacts:
     def read_epochs(self) -> list[dict]:
         return read_epochs(self.epochs_path)
 
+    def write_model(self, protocol: dict, digest: str, network, path: Path | None = None) -> None:
+        """model.pt (or a snapshot at `path`): the deployed network and what load_model needs to rebuild it."""
+        from methods.engine import checkpoint
+        checkpoint.save_torch(deployed_payload(self.spec, protocol, digest, network), path or self.model_path)
+
+    def load_model(self, role: str = "reference run"):
+        """The deployed network of this finished run, checked to be of the protocol the config gives now."""
+        self.current_metrics(role)
+        import torch
+        from methods.method import parse_options
+        from methods.models import build_model
+        from methods.registry import get_method_class
+        try:
+            saved = torch.load(self.model_path, map_location="cpu", weights_only=True)
+        except Exception as error:
+            raise ArtifactError(f"{self.model_path} is unreadable ({type(error).__name__}: truncated?); retrain the "
+                                f"{role}: snakemake --forcerun {self.spec.directory}/{METRICS}") from None
+        model = build_model(saved["arch"], saved["num_classes"], family=saved["family"],
+                            in_channels=saved["in_channels"])
+        method_cls = get_method_class(saved["method"])
+        network = method_cls.deployed_network(model, saved["num_classes"],
+                                              parse_options(method_cls.Options, saved["options"]))
+        network.load_state_dict(saved["state_dict"])
+        return network
+
+    def write_metrics(self, protocol: dict, digest: str, rows: list[dict], **extra) -> dict:
+        """metrics.json, written last: best and final epoch (from the rows), collapse, protocol and its hash."""
+        from datetime import datetime, timezone
+        from methods.engine import checkpoint
+        metrics = {
+            "run": str(self.spec.directory), "preset": self.spec.preset, "dataset": self.spec.dataset,
+            "arch": self.spec.arch, "method": self.spec.run.method, "run_name": str(self.spec.run),
+            "seed": self.spec.seed, **best_and_final(rows),
+            "collapsed": collapsed(rows, protocol["facts"]["num_classes"]),
+            "protocol_hash": digest, "protocol": protocol, "versions": versions(),
+            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"), **extra,
+        }
+        checkpoint.save_json(metrics, self.metrics_path)
+        return metrics
+
+
+def deployed_payload(spec: RunSpec, protocol: dict, digest: str, network) -> dict:
+    return {"arch": spec.arch, "num_classes": protocol["facts"]["num_classes"],
+            "family": protocol["facts"]["arch_family"], "in_channels": protocol["facts"]["channels"],
+            "method": spec.run.method, "options": protocol["options"], "protocol_hash": digest,
+            "state_dict": {k: v.detach().cpu() for k, v in network.state_dict().items()}}
+
+
+def versions() -> dict:
+    import platform
+    import numpy
+    import torch
+    import torchvision
+    import methods
+    return {"python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
+            "numpy": numpy.__version__, "methods": methods.__version__}
+
 
 def read_epochs(path: Path) -> list[dict]:
     """The rows of an epochs.csv; empty fields (e.g. no training loss at an evaluation-only epoch 0) are absent."""

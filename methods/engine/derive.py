@@ -12,7 +12,7 @@ import torch
 from methods.engine import checkpoint
 from methods.engine.artifacts import ArtifactError, RunArtifacts
 from methods.engine.epoch_log import EpochLog
-from methods.engine.trainer import RunError, write_metrics
+from methods.engine.trainer import RunError, say_done
 from methods.spec import RunSpec, protocol_hash, resolve
 
 
@@ -46,8 +46,11 @@ def derive_run(spec: RunSpec, donor: RunSpec, root: Path = Path(".")) -> dict:
                        f"snakemake --forcerun {donor.directory}/metrics.json so it saves that snapshot")
     saved = torch.load(snapshot, map_location="cpu", weights_only=True)
     rows = [row for row in donor_files.read_epochs() if row["epoch"] <= epochs]
-    EpochLog(run_files.epochs_path, rows)
-    checkpoint.save_torch({**saved, "protocol_hash": digest}, run_files.model_path)
-    return write_metrics(spec, protocol, digest, rows, run_files.directory, derived_from=str(donor.directory),
-                         deployed_params=donor_metrics["deployed_params"], device=donor_metrics["device"],
-                         train_time_s=0.0)
+    with run_files.exclusive():
+        EpochLog(run_files.epochs_path, rows)
+        checkpoint.save_torch({**saved, "protocol_hash": digest}, run_files.model_path)
+        metrics = run_files.write_metrics(protocol, digest, rows, derived_from=str(donor.directory),
+                                          deployed_params=donor_metrics["deployed_params"],
+                                          device=donor_metrics["device"], train_time_s=0.0)
+    say_done(spec, metrics)
+    return metrics

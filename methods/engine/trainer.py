@@ -2,23 +2,20 @@
 from __future__ import annotations
 
 import math
-import platform
 import random
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import torch
 
-import methods
 from methods.data import load_splits, make_batches
 from methods.data.batches import stratified_subset
 from methods.data.image_store import as_store
 from methods.engine import checkpoint
-from methods.engine.artifacts import LAST, ArtifactError, RunArtifacts, best_and_final, collapsed
+from methods.engine.artifacts import LAST, ArtifactError, RunArtifacts
 from methods.engine.faults import fault_point
 from methods.engine.preemption import EpochProgress, Preempted, stop_on_signals
 from methods.engine.device import describe, pick_device
@@ -137,8 +134,7 @@ def _train_locked(spec: RunSpec, runtime: Runtime, artifacts: RunArtifacts, root
             log.append({"epoch": epoch, "lr": lr, **train_stats, "val_top1": val["top1"], "val_top5": val["top5"],
                         "epoch_time_s": round(time.time() - tic, 3), "elapsed_s": round(elapsed, 3)})
             if epoch in runtime.snapshot_epochs and epoch < schedule["epochs"]:   # before the checkpoint moves past it
-                checkpoint.save_torch(deployed_payload(spec, protocol, digest, method.deploy_model()),
-                                      artifacts.snapshot_path(epoch))
+                artifacts.write_model(protocol, digest, method.deploy_model(), artifacts.snapshot_path(epoch))
             save_checkpoint(epoch)
             _say(spec, f"epoch {epoch}/{schedule['epochs']} loss {train_stats['train_loss']:.4f} "
                        f"train-top1 {train_stats['train_top1']:.2f} val-top1 {val['top1']:.2f} "
@@ -222,22 +218,10 @@ def _build_method(spec: RunSpec, protocol: dict, facts, root: Path):
 
 def load_reference(spec: RunSpec, root: Path = Path(".")) -> torch.nn.Module:
     """The deployed network of a finished run, checked to be of the protocol the config resolves to now."""
-    artifacts = RunArtifacts(spec, root)
     try:
-        artifacts.current_metrics("reference run")
+        return RunArtifacts(spec, root).load_model("reference run")
     except ArtifactError as error:
         raise RunError(str(error)) from None
-    try:
-        saved = torch.load(artifacts.model_path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise RunError(f"{artifacts.model_path} is unreadable ({type(error).__name__}: truncated?); retrain the "
-                       f"reference: snakemake --forcerun {spec.directory}/metrics.json") from None
-    model = build_model(saved["arch"], saved["num_classes"], family=saved["family"], in_channels=saved["in_channels"])
-    method_cls = get_method_class(saved["method"])
-    network = method_cls.deployed_network(model, saved["num_classes"],
-                                          parse_options(method_cls.Options, saved["options"]))
-    network.load_state_dict(saved["state_dict"])
-    return network
 
 
 def _refuse_finished(artifacts: RunArtifacts, digest: str) -> None:
@@ -271,51 +255,23 @@ def _resume(spec, artifacts: RunArtifacts, digest: str, method, optimizer, sched
     return state["epoch"], state["elapsed_s"], state["rows"], state.get("partial")
 
 
-def deployed_payload(spec: RunSpec, protocol: dict, digest: str, model: torch.nn.Module) -> dict:
-    """What model.pt (and a snapshot) holds: the deployed network and what load_reference needs to rebuild it."""
-    return {"arch": spec.arch, "num_classes": protocol["facts"]["num_classes"],
-            "family": protocol["facts"]["arch_family"], "in_channels": protocol["facts"]["channels"],
-            "method": spec.run.method, "options": protocol["options"], "protocol_hash": digest,
-            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
-
-
 def _finish(spec, protocol, digest, method, log: EpochLog, device, elapsed, artifacts: RunArtifacts,
             runtime: Runtime) -> dict:
-    model = method.deploy_model()
-    checkpoint.save_torch(deployed_payload(spec, protocol, digest, model), artifacts.model_path)
+    network = method.deploy_model()
+    artifacts.write_model(protocol, digest, network)
     fault_point("before-metrics")
-    metrics = write_metrics(spec, protocol, digest, log.rows, artifacts.directory, deployed_params=_count(model),
-                            device=describe(device), train_time_s=round(elapsed, 1),
-                            threads=torch.get_num_threads())
+    metrics = artifacts.write_metrics(protocol, digest, log.rows, device=describe(device),
+                                      deployed_params=sum(p.numel() for p in network.parameters()),
+                                      train_time_s=round(elapsed, 1), threads=torch.get_num_threads())
+    say_done(spec, metrics)
     fault_point("after-metrics")
     return metrics   # last.pt stays: a rerun whose outputs were deleted restores them from it at once
 
 
-def write_metrics(spec: RunSpec, protocol: dict, digest: str, rows: list[dict], run_dir: Path, **extra) -> dict:
-    summary = best_and_final(rows)
-    is_collapsed = collapsed(rows, protocol["facts"]["num_classes"])
-    metrics = {
-        "run": str(spec.directory), "preset": spec.preset, "dataset": spec.dataset, "arch": spec.arch,
-        "method": spec.run.method, "run_name": str(spec.run), "seed": spec.seed, **summary,
-        "collapsed": is_collapsed,
-        "protocol_hash": digest, "protocol": protocol, "versions": _versions(),
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"), **extra,
-    }
-    checkpoint.save_json(metrics, run_dir / "metrics.json")
-    best, final = summary["best"], summary["final"]
+def say_done(spec: RunSpec, metrics: dict) -> None:
+    best, final = metrics["best"], metrics["final"]
     _say(spec, f"done: best top1 {best['top1']:.2f} (epoch {best['epoch']}), final {final['top1']:.2f}"
-               + ("; COLLAPSED: training accuracy at chance level" if is_collapsed else ""))
-    return metrics
-
-
-def _count(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def _versions() -> dict:
-    import torchvision
-    return {"python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
-            "numpy": np.__version__, "methods": methods.__version__}
+               + ("; COLLAPSED: training accuracy at chance level" if metrics["collapsed"] else ""))
 
 
 def _seed_everything(seed: int) -> None:

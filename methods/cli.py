@@ -7,7 +7,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from methods.spec import RunSpec
+from methods.spec import RunSpec, check_run_name
 
 
 def train(spec: RunSpec, data_root: str, cache_dir: str | None, num_workers: int, threads: int | None,
@@ -108,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "train":
         from methods.engine.artifacts import RunArtifacts
         from methods.grid import donor_for, snapshot_epochs_for
-        spec = spec_from_dir(args.run_dir)
+        spec = _or_none(lambda: spec_from_dir(args.run_dir))
+        if spec is None:
+            return 1
         with tee_output(args.log, RunArtifacts(spec).attempts_path):
             return reported(lambda: train(spec, args.data_root, args.cache_dir, args.num_workers, args.threads,
                                           donor_for(spec), tuple(snapshot_epochs_for(spec)), args.gpu_slots,
@@ -118,15 +120,25 @@ def main(argv: list[str] | None = None) -> int:
             return reported(lambda: check_data(args.preset, args.dataset, args.data_root, args.cache_dir,
                                                Path(args.stamp)))
     elif args.command == "table":
-        for target in args.target:
-            for path in table(target, args.seeds):
-                print(path)
+        return reported(lambda: [print(path) for target in args.target for path in table(target, args.seeds)])
     elif args.command == "runs":
-        from methods.grid import build_table, in_dependency_order, parse_seeds, preset_of_target, required_runs
-        preset, name = preset_of_target(str(Path(args.target).with_suffix("")))
-        for run in in_dependency_order(required_runs(build_table(preset, name, parse_seeds(args.seeds)))):
-            print(run.directory)
+        return reported(lambda: [print(run.directory) for run in runs_in_order(args.target, args.seeds)])
     return 0
+
+
+def runs_in_order(target: str, seeds: str | None) -> list:
+    from methods.grid import build_table, in_dependency_order, parse_seeds, preset_of_target, required_runs
+    preset, name = preset_of_target(str(Path(target).with_suffix("")))
+    return in_dependency_order(required_runs(build_table(preset, name, parse_seeds(seeds))))
+
+
+def _or_none(command):
+    """command()'s value, or None after printing an expected error as its one line."""
+    try:
+        return command()
+    except expected_errors() as error:
+        print(f"error: {error}", file=sys.stderr)
+        return None
 
 
 def expected_errors() -> tuple[type[Exception], ...]:
@@ -196,7 +208,9 @@ def spec_from_dir(run_dir: str) -> RunSpec:
     parts = Path(run_dir).parts
     if len(parts) != 6 or parts[0] != "results" or not parts[5].startswith("seed"):
         raise SystemExit(f"{run_dir}: expected results/<preset>/<dataset>/<arch>/<run>/seed<k>")
-    return RunSpec.from_parts(parts[1], parts[2], parts[3], parts[4], parts[5].removeprefix("seed"))
+    spec = RunSpec.from_parts(parts[1], parts[2], parts[3], parts[4], parts[5].removeprefix("seed"))
+    check_run_name(spec.run)
+    return spec
 
 
 if __name__ == "__main__":

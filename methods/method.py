@@ -20,6 +20,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from methods.option_types import convert_option
+
 
 class Method(nn.Module):
     key: ClassVar[str] = ""
@@ -119,27 +121,6 @@ def parse_options(options_cls: type, values: dict[str, Any]) -> Any:
     if missing:
         raise ValueError(f"option(s) {missing} of {options_cls.__qualname__} have no value (config/methods.yaml)")
     hints = typing.get_type_hints(options_cls)
-    return options_cls(**{name: _convert(name, value, hints[name]) for name, value in values.items()})
+    return options_cls(**{name: convert_option(name, value, hints[name]) for name, value in values.items()})
 
 
-def _convert(name: str, value: Any, hint: Any) -> Any:
-    origin = typing.get_origin(hint)
-    if origin is typing.Literal:
-        if value not in typing.get_args(hint):
-            raise ValueError(f"option {name}={value!r} not one of {typing.get_args(hint)}")
-        return value
-    if origin is tuple:
-        items = value.split("+") if isinstance(value, str) else list(value)
-        return tuple(str(item) for item in items if item)
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        if str(value).lower() in ("true", "1", "yes"):
-            return True
-        if str(value).lower() in ("false", "0", "no"):
-            return False
-        raise ValueError(f"option {name}={value!r} is not a boolean (true/false)")
-    try:
-        return hint(value)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"option {name}={value!r} is not a {hint.__name__}") from error

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from methods import config
 from methods.data.facts import DatasetFacts, get_facts
+from methods.option_types import convert_option, option_hints
 
 _NAME_PART = re.compile(r"^[a-z0-9_]+$")
 _OPTION = re.compile(r"^([a-z0-9_]+)=([A-Za-z0-9_.+]+)$")
@@ -109,8 +110,9 @@ class RunSpec:
 
 
 def check_run_name(run: RunName) -> None:
-    """The method and option names of a run name (and of its reference's) against config/methods.yaml, without
-    importing torch: what the DAG checks before any job starts. Option values are checked when a run resolves."""
+    """The method, option names and option values of a run name (and of its reference's) against
+    config/methods.yaml and the method's Options types (read from its source), without importing torch: what the
+    DAG checks before any job starts."""
     methods_table = config.load("methods")
     if run.method not in methods_table or run.method.startswith("_"):
         known = ", ".join(k for k in methods_table if not k.startswith("_"))
@@ -119,6 +121,12 @@ def check_run_name(run: RunName) -> None:
     unknown = sorted({key for key, _ in run.options} - valid)
     if unknown:
         raise SpecError(f"run name {run}: unknown option(s) {unknown} of {run.method!r}; valid: {sorted(valid)}")
+    hints = option_hints(run.method)
+    for key, value in run.options:
+        try:
+            convert_option(key, value, hints[key])
+        except ValueError as error:
+            raise SpecError(f"run name {run}: {error}") from None
     if run.reference:
         check_run_name(run.reference[1])
 

@@ -1,7 +1,14 @@
 """Shared checks for the method tests (pytest puts this folder on sys.path: `from helpers import ...`)."""
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import torch
 
-from methods import config
+from methods import PROJECT_ROOT, config
 from methods.method import parse_options
 from methods.registry import get_method_class
 
@@ -44,3 +51,30 @@ def assert_reference_frozen(method_cls, options):
     assert all(p.grad is not None for p in student.parameters())
     assert torch.equal(reference[1].running_mean, running_mean)
     assert not any(key.startswith("reference.") for key in method.trainable_state_dict())
+
+
+TIMING_COLUMNS = {"epoch_time_s", "elapsed_s"}
+
+
+def train_in_subprocess(root: Path, run, fault: str | None = None) -> subprocess.CompletedProcess:
+    """`python -m methods train <run dir>` in `root`, one thread, FOCUSNET_FAULT=fault (methods/engine/faults.py)."""
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "OMP_NUM_THREADS": "1"}
+    env.pop("FOCUSNET_FAULT", None)
+    if fault:
+        env["FOCUSNET_FAULT"] = fault
+    return subprocess.run([sys.executable, "-m", "methods", "train", str(run.directory), "--threads", "1",
+                           "--num-workers", "0"], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+
+
+def run_outcome(root: Path, run) -> tuple:
+    """(best, final, epochs.csv rows without their timings, model.pt's weights) of a finished run under root."""
+    directory = root / run.directory
+    metrics = json.loads((directory / "metrics.json").read_text())
+    rows = [{k: v for k, v in row.items() if k not in TIMING_COLUMNS}
+            for row in csv.DictReader((directory / "epochs.csv").open())]
+    weights = torch.load(directory / "model.pt", weights_only=True)["state_dict"]
+    return metrics["best"], metrics["final"], rows, weights
+
+
+def same(a: tuple, b: tuple) -> bool:
+    return a[:3] == b[:3] and a[3].keys() == b[3].keys() and all(torch.equal(a[3][k], b[3][k]) for k in a[3])

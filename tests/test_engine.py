@@ -27,7 +27,11 @@ def test_run_writes_metrics_epochs_and_model(tmp_path):
     metrics = train_run(spec(), RUNTIME, root=tmp_path)
     run_dir = tmp_path / spec().directory
     assert {p.name for p in run_dir.iterdir()} >= {"metrics.json", "epochs.csv", "model.pt"}
-    assert (run_dir / "last.pt").exists()     # kept: a rerun whose outputs were deleted restores them from it
+    # sealed: a rerun whose outputs were deleted restores them from restore/; the weights are not stored twice
+    assert not (run_dir / "last.pt").exists()
+    assert (run_dir / "restore/model.pt").stat().st_ino == (run_dir / "model.pt").stat().st_ino
+    assert (run_dir / "restore/metrics.json").read_text() == (run_dir / "metrics.json").read_text()
+    assert (run_dir / "restore/epochs.csv").read_text() == (run_dir / "epochs.csv").read_text()
     assert oct((run_dir / "metrics.json").stat().st_mode & 0o777) == oct(0o666 & ~current_umask())
     rows = list(csv.DictReader((run_dir / "epochs.csv").open()))
     assert [int(r["epoch"]) for r in rows] == [1, 2]
@@ -77,6 +81,18 @@ def test_checkpoint_of_another_protocol_is_refused(tmp_path, monkeypatch):
     with pytest.raises(RunError, match="another protocol|protocol 0000"):
         train_run(spec(), RUNTIME, root=tmp_path)
     assert (run_dir / "last.pt").exists()
+
+
+def test_a_seal_of_another_protocol_is_refused_naming_it(tmp_path):
+    train_run(spec(), RUNTIME, root=tmp_path)
+    run_dir = tmp_path / spec().directory
+    for name in ("metrics.json", "epochs.csv", "model.pt"):
+        (run_dir / name).unlink()
+    sealed = run_dir / "restore/metrics.json"
+    sealed.write_text(sealed.read_text().replace(protocol_hash(resolve(spec())), "0000"))
+    with pytest.raises(RunError, match="restore holds this run finished under protocol 0000.*delete"):
+        train_run(spec(), RUNTIME, root=tmp_path)
+    assert not (run_dir / "metrics.json").exists()
 
 
 def test_finished_run_is_never_overwritten(tmp_path):

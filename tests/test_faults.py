@@ -1,44 +1,26 @@
 """Fault injection: a run killed at each deterministic point (methods/engine/faults.py), or preempted by SIGTERM
 mid-epoch, then rerun, ends with the metrics, per-epoch rows and weights of a run never interrupted; a finished run
 whose outputs were deleted is restored, not retrained; one writer per run directory; bad input is one line."""
-import csv
 import fcntl
-import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from methods import PROJECT_ROOT
+from helpers import run_outcome, same, train_in_subprocess
 from methods.spec import RunSpec
 
 # DropMax draws its Bernoulli masks from the global RNG in every step: resuming must restore that RNG exactly.
 RUN = RunSpec.from_parts("smoke", "mnist", "lenet5", "dropmax", 0)     # 2 epochs x 2 steps
-TIMING = {"epoch_time_s", "elapsed_s"}
 
 
 def train(root: Path, run: RunSpec = RUN, fault: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "OMP_NUM_THREADS": "1"}
-    env.pop("FOCUSNET_FAULT", None)
-    if fault:
-        env["FOCUSNET_FAULT"] = fault
-    return subprocess.run([sys.executable, "-m", "methods", "train", str(run.directory), "--threads", "1",
-                           "--num-workers", "0"], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    return train_in_subprocess(root, run, fault)
 
 
 def outcome(root: Path, run: RunSpec = RUN) -> tuple:
-    directory = root / run.directory
-    metrics = json.loads((directory / "metrics.json").read_text())
-    rows = [{k: v for k, v in row.items() if k not in TIMING} for row in csv.DictReader((directory / "epochs.csv").open())]
-    weights = torch.load(directory / "model.pt", weights_only=True)["state_dict"]
-    return metrics["best"], metrics["final"], rows, weights
-
-
-def same(a: tuple, b: tuple) -> bool:
-    return a[:3] == b[:3] and a[3].keys() == b[3].keys() and all(torch.equal(a[3][k], b[3][k]) for k in a[3])
+    return run_outcome(root, run)
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +30,12 @@ def uninterrupted(tmp_path_factory):
     return outcome(root)
 
 
-@pytest.mark.parametrize("fault", ["step-1-1", "after-last-1", "step-2-1", "before-metrics", "after-metrics"])
+@pytest.mark.parametrize("fault", ["step-1-1", "after-last-1", "step-2-1", "before-metrics", "after-metrics",
+                                   "after-seal"])
 def test_killed_at_each_point_then_rerun_equals_uninterrupted(tmp_path, uninterrupted, fault):
     killed = train(tmp_path, fault=fault)
     assert killed.returncode == 137, killed.stderr[-2000:]
-    if fault == "after-metrics":   # finished, but the head died before marking it: Snakemake deletes the outputs
+    if fault in ("after-metrics", "after-seal"):   # finished, the head died before recording it: outputs deleted
         for name in ("metrics.json", "epochs.csv", "model.pt"):
             (tmp_path / RUN.directory / name).unlink()
     else:
@@ -61,7 +44,7 @@ def test_killed_at_each_point_then_rerun_equals_uninterrupted(tmp_path, uninterr
     rerun = train(tmp_path)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert same(outcome(tmp_path), uninterrupted)
-    if fault == "after-metrics":
+    if fault in ("after-metrics", "after-seal"):
         assert "restoring the finished run" in rerun.stdout and "epoch 1/2 loss" not in rerun.stdout
     assert not list((tmp_path / RUN.directory).glob(".*.tmp"))
 
@@ -108,6 +91,8 @@ def test_a_second_writer_stops_naming_the_holder(tmp_path):
     (RunSpec.from_parts("smoke", "mnist", "lenet5", "focusnet@lenet5.baseline", 0),
      "reference run results/smoke/mnist/lenet5/baseline/seed0 is not finished"),
     (RunSpec.from_parts("smoke", "cifar10", "lenet5", "baseline", 0), "LeNet-5 takes 28x28 inputs"),
+    (RunSpec.from_parts("smoke", "mnist", "lenet5", "focusnet-warm=sofmax@lenet5.baseline", 0),
+     "run name focusnet-warm=sofmax@lenet5.baseline: option warm='sofmax' not one of ('logit', 'softmax')"),
 ])
 def test_bad_input_is_one_line_naming_the_fix(tmp_path, run, message):
     result = train(tmp_path, run)

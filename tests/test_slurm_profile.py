@@ -3,16 +3,20 @@ memory of config/config.yaml; and (slow, only where a SLURM answers) the smoke t
 
 A local single-node SLURM for the slow test: sudo tests/slurm/start_local_slurm.sh (see benchmarks/slurm-local.md).
 """
+import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
+from helpers import run_outcome, same, train_in_subprocess
 from methods.grid import build_table, required_runs
+from methods.spec import RunSpec
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILE = REPO / "profiles" / "slurm"
@@ -109,3 +113,84 @@ def test_smoke_table4_runs_through_real_slurm(tmp_path):
     assert table.is_file(), output[-6000:]
     assert table.read_text().startswith("# table4")
     assert list(tmp_path.glob("results/smoke/complexity/*.json")), "no complexity job ran"
+
+
+# Two smoke MNIST runs trained as SLURM jobs; each is held at epoch 1, step 1 (FOCUSNET_FAULT=pause@step-1-1) so
+# that one can be requeued and the other cancelled mid-run, at a known step. DropMax draws its masks from the
+# global RNG every step: a resume that restored it wrongly would change its weights.
+REQUEUED = RunSpec.from_parts("smoke", "mnist", "lenet5", "dropmax", 0)
+CANCELLED = RunSpec.from_parts("smoke", "mnist", "lenet5", "baseline", 0)
+LOCAL_NODE = REPO / "tests" / "slurm" / "local_node.yaml"
+
+
+def slurm_head(workdir: Path, fault: str | None) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("FOCUSNET_FAULT", None)
+    if fault:
+        env["FOCUSNET_FAULT"] = fault   # sbatch --export=ALL hands it to the jobs
+    targets = [f"{run.directory}/metrics.json" for run in (REQUEUED, CANCELLED)]
+    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+               "--profile", str(PROFILE), "--configfile", str(LOCAL_NODE), "--", *targets]
+    return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_for(condition, timeout: float, what: str, head: subprocess.Popen):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        found = condition()
+        if found:
+            return found
+        if head.poll() is not None:
+            raise AssertionError(f"the Snakemake head ended ({head.returncode}) before {what}:\n"
+                                 + head.stdout.read()[-6000:])
+        time.sleep(1)
+    head.kill()
+    raise AssertionError(f"timed out waiting for {what}:\n" + head.communicate()[0][-6000:])
+
+
+def job_of(run: RunSpec) -> str | None:
+    """The SLURM job id of a run's training job (the plugin puts the wildcards in the job's comment)."""
+    listing = subprocess.run(["squeue", "-h", "-o", "%i|%k"], capture_output=True, text=True, timeout=30).stdout
+    wanted = f"rule_train_wildcards_smoke_mnist_lenet5_{run.run}_{run.seed}"
+    return next((line.split("|")[0] for line in listing.splitlines() if line.split("|")[1] == wanted), None)
+
+
+@pytest.mark.slow
+def test_training_jobs_through_real_slurm_survive_a_requeue_and_a_cancel(tmp_path):
+    """Training jobs of the smoke DAG go to a real SLURM with one GPU, their time and memory; one is requeued and
+    one cancelled mid-epoch (SIGTERM: each writes a checkpoint at its step); the requeued job resumes by itself,
+    the cancelled one when the command is rerun, and both end identical to runs never interrupted."""
+    reason = slurm_is_up()
+    if reason:
+        pytest.skip(reason)
+    reference = tmp_path / "uninterrupted"
+    reference.mkdir()
+    for run in (REQUEUED, CANCELLED):
+        assert train_in_subprocess(reference, run).returncode == 0
+    workdir = tmp_path / "cluster"
+    attempts = {run: workdir / run.directory / "attempts.log" for run in (REQUEUED, CANCELLED)}
+
+    head = slurm_head(workdir, fault="pause@step-1-1")
+    wait_for(lambda: all(p.exists() and "fault: paused at step-1-1" in p.read_text() for p in attempts.values()),
+             600, "both training jobs to reach epoch 1, step 1", head)
+    jobs = {run: job_of(run) for run in (REQUEUED, CANCELLED)}
+    assert all(jobs.values()), jobs
+    for job in jobs.values():
+        shown = subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True).stdout
+        assert re.search(r"TresPerJob=gres[:/]gpu:1", shown), shown            # sbatch --gpus=1
+        assert "TimeLimit=04:00:00" in shown, shown                            # job_resources: mnist 240 min
+        assert re.search(r"MinMemoryNode=3000M", shown) and "NumCPUs=1" in shown, shown   # local_node.yaml
+    subprocess.run(["scontrol", "requeue", jobs[REQUEUED]], check=True, timeout=30)
+    subprocess.run(["scancel", jobs[CANCELLED]], check=True, timeout=30)
+    output = head.communicate(timeout=900)[0]
+    assert head.returncode != 0, output[-6000:]            # the cancelled job failed; keep-going finished the other
+    assert (workdir / REQUEUED.directory / "metrics.json").exists(), output[-6000:]
+    assert not (workdir / CANCELLED.directory / "metrics.json").exists()
+
+    rerun = slurm_head(workdir, fault=None)
+    output = rerun.communicate(timeout=900)[0]
+    assert rerun.returncode == 0, output[-6000:]
+    for run in (REQUEUED, CANCELLED):
+        log = attempts[run].read_text()
+        assert "preempted:" in log and "resuming at epoch 1, step 2" in log, log
+        assert same(run_outcome(workdir, run), run_outcome(reference, run)), run

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from methods import config
+from methods import PROJECT_ROOT, config
 from methods.grid import build_table, preset_of_target, required_runs, table_target
 from methods.spec import RunSpec, SpecError, parse_run_name, protocol_hash, resolve
 
@@ -203,9 +203,37 @@ def test_table3_torchvision_row_is_paper_preset_only():
     ("focusnt@lenet5.baseline", "unknown method 'focusnt'"),
     ("focusnet-gamma=2@lenet5.baseline", r"unknown option\(s\) \['gamma'\]"),
     ("focusnet@lenet5.baselin", "unknown method 'baselin'"),
+    ("focusnet-warm=sofmax@lenet5.baseline", r"warm='sofmax' not one of \('logit', 'softmax'\)"),
+    ("focusnet-alpha=big@lenet5.baseline", "alpha='big' is not a float"),
+    ("focusnet-terms=cls+ent+foo@lenet5.baseline", r"\['foo'\] not among \('cls', 'att', 'ent'\)"),
+    ("byot-attention=maybe", "attention='maybe' is not a boolean"),
+    ("frskd_nofeat-width=1.5", "width='1.5' is not a int"),
+    ("focusnet@lenet5.kd-reduction=sum", r"reduction='sum' not one of \('batchmean', 'elementmean'\)"),
 ])
 def test_run_names_are_checked_without_torch_before_any_job(text, message):
     from methods.spec import check_run_name
     with pytest.raises(SpecError, match=message):
         check_run_name(parse_run_name(text))
     check_run_name(parse_run_name("focusnet-warm=softmax~w1@lenet5.baseline"))
+    check_run_name(parse_run_name("focusnet-alpha=0.5,detach_d=false,terms=cls+att@lenet5.kd-reduction=batchmean"))
+
+
+def test_option_types_read_from_source_are_the_imported_classes_types():
+    """The torch-free reader of methods/option_types.py against typing.get_type_hints of every method's Options."""
+    import typing
+    from methods.option_types import option_hints
+    from methods.registry import get_method_class, method_keys
+    for key in method_keys():
+        hints = typing.get_type_hints(get_method_class(key).Options)
+        expected = {name: hint for name, hint in hints.items() if typing.get_origin(hint) is not typing.ClassVar}
+        assert option_hints(key) == expected, key
+
+
+def test_checking_a_run_name_imports_no_torch():
+    import subprocess
+    import sys
+    code = ("import sys; from methods.spec import check_run_name, parse_run_name; "
+            "check_run_name(parse_run_name('focusnet-terms=cls+att,warm=softmax@resnet18.kd-reduction=batchmean')); "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT)
+    assert result.returncode == 0, result.stderr

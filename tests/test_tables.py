@@ -145,3 +145,15 @@ def test_a_broken_metrics_file_names_itself_and_the_fix(tmp_path):
     path.write_text('{"protocol_hash": "01')
     with pytest.raises(ArtifactError, match=f"{path} is unreadable.*--forcerun"):
         collect(table, tmp_path)
+
+
+def test_an_unknown_table_target_is_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from methods import PROJECT_ROOT
+    for command in (["table", "tables/paper/table2.md"], ["runs", "tables/nope.md"]):
+        result = subprocess.run([sys.executable, "-m", "methods", *command], capture_output=True, text=True,
+                                cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: no table target"), lines

@@ -205,3 +205,13 @@ def test_an_existing_table_with_missing_runs_still_plans_them(tmp_path):
     for suffix in (".md", ".tex", ".csv"):
         (tmp_path / "tables" / f"table10{suffix}").write_text((PROJECT_ROOT / "tables" / f"table10{suffix}").read_text())
     assert len(train_dirs(snakemake(tmp_path, "-n", "tables/table10.md").stdout)) == 10
+
+
+def test_a_bad_option_value_in_a_run_path_fails_the_dry_run(tmp_path):
+    """A run asked for by its path, not through a table: its option values are checked when the DAG is built, before
+    its reference would train."""
+    target = "results/smoke/mnist/lenet5/focusnet-warm=sofmax@lenet5.baseline/seed0/metrics.json"
+    result = snakemake(tmp_path, "-n", target, check=False)
+    assert result.returncode != 0
+    assert "option warm='sofmax' not one of ('logit', 'softmax')" in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()

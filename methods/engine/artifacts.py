@@ -7,8 +7,11 @@ results/<preset>/<dataset>/<arch>/<run name>/seed<k>/ (RunSpec.directory) holds
   model.pt       the deployed network (what a run referencing this one loads)
   train.log      what the trainer printed in its last attempt (Snakemake clears it when it reruns a job)
   attempts.log   every attempt's output, appended (never a Snakemake output, so never cleared)
-  last.pt        the resume checkpoint: written every epoch (and at the step a preemption signal stopped it),
-                 kept after the run finishes so that a rerun whose outputs were deleted restores them at once
+  last.pt        the resume checkpoint: written every epoch (and at the step a preemption signal stopped it);
+                 deleted once the run is sealed
+  restore/       the finished run's outputs, sealed after metrics.json is written: model.pt as a hard link (no
+                 second copy on disk), metrics.json and epochs.csv as copies. Snakemake deletes the outputs of a
+                 job whose head died before recording it; the rerun then restores them from here at once.
   snapshots/     epoch<k>.pt: the network at epochs that shorter constant-lr runs are read off
   .lock          held (flock) by the one process writing the directory; it names that process
 """
@@ -19,6 +22,7 @@ import fcntl
 import json
 import math
 import os
+import shutil
 import socket
 import time
 from contextlib import contextmanager
@@ -29,7 +33,7 @@ from pathlib import Path
 from methods.spec import RunSpec, protocol_hash, resolve
 
 METRICS, EPOCHS, MODEL, LAST, LOG, SNAPSHOTS = "metrics.json", "epochs.csv", "model.pt", "last.pt", "train.log", "snapshots"
-ATTEMPTS, LOCK = "attempts.log", ".lock"
+ATTEMPTS, LOCK, RESTORE = "attempts.log", ".lock", "restore"
 
 # A run has collapsed when its last epoch's training top-1 is below this multiple of chance (100 / K %): a network
 # that predicts one class, or a uniform output, for every input. Trained networks sit far above it (MNIST: >95 %).
@@ -64,6 +68,10 @@ class RunArtifacts:
     @property
     def last_path(self) -> Path:
         return self.directory / LAST
+
+    @property
+    def restore_dir(self) -> Path:
+        return self.directory / RESTORE
 
     @property
     def attempts_path(self) -> Path:
@@ -101,9 +109,39 @@ class RunArtifacts:
 
     def _remove_leftover_temporaries(self) -> None:
         """Temporary files of atomic writes a killed process left behind (only the lock holder may do this)."""
-        for folder in (self.directory, self.directory / SNAPSHOTS):
+        for folder in (self.directory, self.directory / SNAPSHOTS, self.restore_dir):
             for leftover in folder.glob(".*.tmp") if folder.is_dir() else ():
                 leftover.unlink(missing_ok=True)
+
+    def seal(self) -> None:
+        """Keep the finished run's outputs under restore/ (written last; only then is last.pt deleted), so that a
+        rerun after Snakemake deleted them restores them instead of retraining. model.pt is hard-linked (a file
+        replaced later gets a new inode, so the link keeps the sealed weights); the small files are copied, so an
+        in-place edit of metrics.json never reaches the sealed copy."""
+        from methods.engine import checkpoint
+        for name, link in ((EPOCHS, False), (MODEL, True), (METRICS, False)):
+            checkpoint.atomic_write(self.restore_dir / name, _linker(self.directory / name, link))
+        self.last_path.unlink(missing_ok=True)
+
+    def restore(self) -> dict | None:
+        """The sealed outputs put back (metrics.json last) when they are of protocol `expected_hash`; their
+        metrics, or None when nothing is sealed. A seal of another protocol stops the run, naming the fix."""
+        from methods.engine import checkpoint
+        sealed_metrics = self.restore_dir / METRICS
+        if not all((self.restore_dir / name).exists() for name in (EPOCHS, MODEL, METRICS)):
+            return None
+        try:
+            metrics = json.loads(sealed_metrics.read_text())
+            found = metrics["protocol_hash"]
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
+            raise ArtifactError(f"{sealed_metrics} is unreadable; delete {self.restore_dir} to retrain the run") from None
+        if found != self.expected_hash:
+            raise ArtifactError(f"{self.restore_dir} holds this run finished under protocol {found}, the config now "
+                                f"gives {self.expected_hash}; restore the config, or delete {self.restore_dir} "
+                                "to retrain it")
+        for name, link in ((EPOCHS, False), (MODEL, True), (METRICS, False)):
+            checkpoint.atomic_write(self.directory / name, _linker(self.restore_dir / name, link))
+        return metrics
 
     @cached_property
     def expected_hash(self) -> str:
@@ -182,6 +220,20 @@ class RunArtifacts:
         }
         checkpoint.save_json(metrics, self.metrics_path)
         return metrics
+
+
+def _linker(source: Path, hard_link: bool):
+    """An atomic_write writer that hard-links `source` (a copy where the file system has no hard links)."""
+    def write(tmp: str) -> None:
+        if hard_link:
+            os.unlink(tmp)
+            try:
+                os.link(source, tmp)
+                return
+            except OSError:
+                pass
+        shutil.copyfile(source, tmp)
+    return write
 
 
 def deployed_payload(spec: RunSpec, protocol: dict, digest: str, network) -> dict:

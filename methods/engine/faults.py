@@ -2,18 +2,25 @@
 as kill -9 would: no cleanup, no flush) when it reaches that point. Points: after-last-<epoch>[-step<k>] (a
 checkpoint just written), step-<epoch>-<k> (a training step just taken), before-metrics (the run's outputs
 written except metrics.json), after-metrics. `sigterm@<point>` sends the process SIGTERM there instead (a
-preemption). Unset, it costs one dictionary lookup."""
+preemption); `pause@<point>` holds the process there until a preemption signal arrives (for a test that cancels or
+requeues a running cluster job at a known step). Unset, it costs one dictionary lookup."""
 from __future__ import annotations
 
 import os
 import signal
+import time
 
 VARIABLE = "FOCUSNET_FAULT"
 
 
-def fault_point(name: str) -> None:
+def fault_point(name: str, stop=None) -> None:
+    """`stop`: the trainer's StopFlag, where a pause can wait for it."""
     fault = os.environ.get(VARIABLE)
     if fault == name:
         os._exit(137)
     if fault == f"sigterm@{name}":
         os.kill(os.getpid(), signal.SIGTERM)
+    if fault == f"pause@{name}" and stop is not None:
+        print(f"fault: paused at {name} until a preemption signal", flush=True)
+        while not stop:
+            time.sleep(0.05)

@@ -64,6 +64,11 @@ def _train_locked(spec: RunSpec, runtime: Runtime, artifacts: RunArtifacts, root
     protocol = resolve(spec)
     digest = protocol_hash(protocol)
     _refuse_finished(artifacts, digest)
+    restored = artifacts.restore()
+    if restored is not None:
+        _say(spec, f"restoring the finished run from {artifacts.restore_dir.name}/: nothing to train")
+        say_done(spec, restored)
+        return restored
     if runtime.threads:
         torch.set_num_threads(runtime.threads)
     _seed_everything(spec.seed)
@@ -183,7 +188,7 @@ def train_epoch(spec, method, optimizer, batches, max_steps, runtime, engine: En
             progress.correct = hits if progress.correct is None else progress.correct + hits
             progress.seen += batch
             progress.step = step + 1
-            fault_point(f"step-{epoch}-{progress.step}")
+            fault_point(f"step-{epoch}-{progress.step}", stop)
             if stop and progress.step < steps:
                 raise Preempted(progress, stop.signal_name)
             if time.time() - last_report > runtime.progress_every_s:
@@ -265,7 +270,9 @@ def _finish(spec, protocol, digest, method, log: EpochLog, device, elapsed, arti
                                       train_time_s=round(elapsed, 1), threads=torch.get_num_threads())
     say_done(spec, metrics)
     fault_point("after-metrics")
-    return metrics   # last.pt stays: a rerun whose outputs were deleted restores them from it at once
+    artifacts.seal()   # from here a rerun whose outputs were deleted restores them from restore/ at once
+    fault_point("after-seal")
+    return metrics
 
 
 def say_done(spec: RunSpec, metrics: dict) -> None:

@@ -6,7 +6,7 @@ warm label rule "softmax" (softmax(z_b / 2)_k > 1/K) and label smoothing 0.1 of 
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from methods.method import Method
 from methods.registry import register
 
-TERMS = ("cls", "att", "ent")
+Term = Literal["cls", "att", "ent"]
+TERMS = get_args(Term)
 
 
 def multi_warm_label(reference_logits: torch.Tensor, targets: torch.Tensor, rule: str) -> torch.Tensor:
@@ -64,7 +65,7 @@ class FocusNet(Method):
     @dataclasses.dataclass(frozen=True)
     class Options(FocusLossOptions):
         detach_d: bool
-        terms: tuple[str, ...]
+        terms: tuple[Term, ...]
 
     def __init__(self, model, num_classes, options, reference=None):
         super().__init__(model, num_classes, options, reference)

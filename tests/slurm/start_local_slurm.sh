@@ -8,14 +8,16 @@
 #   sudo tests/slurm/start_local_slurm.sh --check    # also run srun/sbatch smoke jobs with --gpus=1
 #   sudo tests/slurm/start_local_slurm.sh --stop     # stop the three daemons
 #
-# The node: 'localhost' with CPUS (default 2) CPUs and REAL_MEMORY MB (default 20000; must not exceed the
+# The node: 'localhost' with CPUS (default: nproc) CPUs and REAL_MEMORY MB (default: 20000 or 80 % of the
+# machine's memory, the smaller; must not exceed the
 # machine's memory, or slurmd drains the node), two fake GPUs (gres gpu:2 on /dev/null and /dev/zero; jobs get
 # CUDA_VISIBLE_DEVICES, torch finds no CUDA and the suite trains on CPU), one partition 'gpu' (Default=YES,
 # the profile's default slurm_partition), no accounting (no slurmdbd; the profile queries squeue).
 set -euo pipefail
 
-CPUS="${CPUS:-2}"
-REAL_MEMORY="${REAL_MEMORY:-20000}"
+CPUS="${CPUS:-$(nproc)}"
+MACHINE_MB=$(( $(awk '/^MemTotal:/ {print $2}' /proc/meminfo) / 1024 ))
+REAL_MEMORY="${REAL_MEMORY:-$(( MACHINE_MB * 8 / 10 < 20000 ? MACHINE_MB * 8 / 10 : 20000 ))}"
 ETC=/etc/slurm
 RUN=/run/slurm
 LOG=/var/log/slurm

@@ -50,7 +50,7 @@ def table_of(preset: str, name: str):
     run name's method and options are checked here, so a typo fails `snakemake -n`, not a job."""
     table = build_table(preset, name, SEEDS)
     for run in dict.fromkeys(run.run for run in required_runs(table)):
-        check_run_name(run)
+        checked_run_name(run)
     return table
 
 
@@ -61,7 +61,17 @@ def figure_targets():
 
 
 def spec_of(wc) -> RunSpec:
-    return RunSpec.from_parts(wc.preset, wc.dataset, wc.arch, wc.run, wc.seed)
+    """The run a job's wildcards name; a run asked for by its path (not through a table) is checked here, so a bad
+    option value fails `snakemake -n` instead of a job after its reference has trained."""
+    spec = RunSpec.from_parts(wc.preset, wc.dataset, wc.arch, wc.run, wc.seed)
+    checked_run_name(spec.run)
+    return spec
+
+
+@lru_cache(maxsize=None)
+def checked_run_name(run):
+    check_run_name(run)
+    return run
 
 
 def run_directory(wc) -> str:

@@ -8,6 +8,7 @@ rule check_data:
         CONDA_ENV
     threads: 1
     resources:
+        cpus_per_task=config["check_data_cpus"],
         **CLUSTER,
     script:
         "../scripts/check_data.py"

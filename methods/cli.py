@@ -68,9 +68,17 @@ def table(target: str, seeds: str | list | None = None) -> list[Path]:
     """Write a table (.md/.tex/.csv), and for a figure also its .png/.pdf, from the metrics that exist.
     `seeds` ('0,1,2') replaces the seeds of every cell, as `--config seeds=...` does for Snakemake."""
     from methods.grid import build_table, parse_seeds, preset_of_target
+    from methods.report import preset_of_report
     from methods.tables import write_table
-    preset, name = preset_of_target(str(Path(target).with_suffix("")))
     chosen = parse_seeds(seeds)
+    report_preset = preset_of_report(target)
+    if report_preset is not None:
+        from methods.report import write_report
+        return write_report(report_preset, seeds=chosen)
+    from methods.table1 import preset_of_table1, write_table1
+    if preset_of_table1(target) is not None:
+        return write_table1(preset_of_table1(target))
+    preset, name = preset_of_target(str(Path(target).with_suffix("")))
     written = write_table(preset, name, seeds=chosen)
     if build_table(preset, name, chosen).kind == "figure":
         from methods.figures import write_figure
@@ -98,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--log", default=None, help="also append the output to this file")
     p = sub.add_parser("table", help="write tables/<...>.{md,tex,csv} from the metrics files that exist")
-    p.add_argument("target", nargs="+", help="e.g. tables/table2.md tables/smoke/table4.md tables/demo.md")
+    p.add_argument("target", nargs="+", help="e.g. tables/table2.md tables/smoke/table4.md tables/demo.md; "
+                                             "tables/report.md: the comparison with the paper")
     p.add_argument("--seeds", default=None, help="seeds of every cell, e.g. 0,1,2 (default: the grid's)")
     p = sub.add_parser("runs", help="list the run directories a table needs, each after the runs it needs "
                                     "(train them in this order with `python -m methods train <dir>`)")

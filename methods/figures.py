@@ -74,3 +74,29 @@ def write_figure(preset: str, name: str, root: Path = Path("."), seeds: tuple[in
     base = root / table_target(preset, name)
     base.parent.mkdir(parents=True, exist_ok=True)
     return render_figure(title(table), collect(table, root), table.columns, base)
+
+
+def plot_agreement(tables: dict, base: Path, preset: str) -> list[Path]:
+    """Ours against the paper for every regenerated accuracy cell: one point per cell, coloured by table, error bars
+    from the seeds, the diagonal where ours equals the paper. Written as <base>.png and .pdf."""
+    fig, ax = plt.subplots(figsize=(6, 6))
+    shown = []
+    for index, (name, (_table, values)) in enumerate(tables.items()):
+        cells = [v for v in values if v.mean is not None and v.paper is not None and not v.cell.complexity]
+        if cells:
+            ax.errorbar([v.paper for v in cells], [v.mean for v in cells], yerr=[v.std or 0.0 for v in cells],
+                        fmt="o", capsize=3, color=f"C{index % 10}", label=f"{name} ({len(cells)})")
+            shown += [v.paper for v in cells] + [v.mean for v in cells]
+    low, high = (min(shown) - 2, max(shown) + 2) if shown else (0, 100)
+    ax.plot([low, high], [low, high], color="grey", linestyle="--", linewidth=1, label="ours = paper")
+    ax.set(xlim=(low, high), ylim=(low, high), xlabel="paper (%)", ylabel="ours (%)",
+           title=f"Regenerated cells against the paper [{preset} preset]")
+    if not shown:
+        ax.text(0.5, 0.5, "no regenerated cell with a paper number yet", ha="center", transform=ax.transAxes)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    paths = [base.with_suffix(".png"), base.with_suffix(".pdf")]
+    for path in paths:
+        fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return paths

@@ -25,6 +25,13 @@ class CellValue:
     stale: list[str]             # run directories whose protocol differs from what the config resolves now
     collapsed: list[float] = field(default_factory=list)   # the metric of finished seeds that collapsed
     inconsistent: list[str] = field(default_factory=list)  # metrics.json disagrees with its epochs.csv
+    seeds: list[int] = field(default_factory=list)         # the seed of each entry of `values`
+    train_s: dict[str, float] = field(default_factory=dict)   # run directory -> recorded train time (s)
+    devices: set[str] = field(default_factory=set)            # where the finished runs trained
+
+    @property
+    def by_seed(self) -> dict[int, float]:
+        return dict(zip(self.seeds, self.values))
 
     @property
     def mean(self) -> float | None:
@@ -61,7 +68,7 @@ def collect(table: Table, root: Path = Path(".")) -> list[CellValue]:
                 values.append(json.loads(path.read_text())[SOURCE[cell.metric]] * SCALE[cell.metric])
             else:
                 missing.append(str(path))
-        collapsed_values, inconsistent = [], []
+        collapsed_values, inconsistent, seeds, train_s, devices = [], [], [], {}, set()
         for run in cell.runs:
             artifacts = RunArtifacts(run, root)
             metrics = artifacts.read_metrics()
@@ -76,11 +83,15 @@ def collect(table: Table, root: Path = Path(".")) -> list[CellValue]:
             if not agrees(metrics, recomputed):
                 inconsistent.append(str(run.directory))
             value = recomputed[report][cell.metric]
+            train_s[str(run.directory)] = float(metrics.get("train_time_s") or 0.0)
+            devices.add(str(metrics.get("device", "unknown")))
             if collapsed(rows, metrics["protocol"]["facts"]["num_classes"]):
                 collapsed_values.append(value)
             else:
                 values.append(value)
-        out.append(CellValue(cell, values, paper.get(key), missing, stale, collapsed_values, inconsistent))
+                seeds.append(run.seed)
+        out.append(CellValue(cell, values, paper.get(key), missing, stale, collapsed_values, inconsistent, seeds,
+                             train_s, devices))
     return out
 
 
@@ -167,16 +178,18 @@ def legend(table: Table, values: list[CellValue]) -> list[str]:
     return lines
 
 
-def _grid(table: Table, values: list[CellValue]) -> list[list[str]]:
+def _grid(table: Table, values: list[CellValue]):
+    """The table as a DataFrame of cell texts: one row per table row, one column per table column."""
+    import pandas as pd
     text = {(v.cell.row, v.cell.column): cell_text(v) for v in values}
-    return [[row] + [text[(row, column)] for column in table.columns] for row in table.rows]
+    header = [table.spec.get("row_header", "Method")] + table.columns
+    return pd.DataFrame([[row] + [text[(row, column)] for column in table.columns] for row in table.rows],
+                        columns=header)
 
 
 def render_markdown(table: Table, values: list[CellValue]) -> str:
-    header = [table.spec.get("row_header", "Method")] + table.columns
-    lines = [f"# {title(table)}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in _grid(table, values)]
-    return "\n".join(lines + [""] + [f"- {line}" for line in legend(table, values)]) + "\n"
+    grid = _grid(table, values).to_markdown(index=False, disable_numparse=True)
+    return "\n".join([f"# {title(table)}", "", grid, ""] + [f"- {line}" for line in legend(table, values)]) + "\n"
 
 
 def _tex(text: str) -> str:
@@ -187,31 +200,27 @@ def _tex(text: str) -> str:
 
 
 def render_latex(table: Table, values: list[CellValue]) -> str:
-    columns = table.columns
-    lines = [r"\begin{table}[t]", r"\centering", r"\caption{" + _tex(title(table)) + "}",
-             r"\begin{tabular}{l" + "c" * len(columns) + "}", r"\toprule",
-             " & ".join([_tex(table.spec.get("row_header", "Method"))] + [_tex(c) for c in columns]) + r" \\",
-             r"\midrule"]
-    lines += [" & ".join(_tex(c) for c in row) + r" \\" for row in _grid(table, values)]
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    lines += [r"\par\footnotesize " + _tex(line) for line in legend(table, values)]
-    return "\n".join(lines + [r"\end{table}"]) + "\n"
+    grid = _grid(table, values)
+    grid = grid.map(_tex).rename(columns=_tex)   # escaped here: pandas' escaping would also escape $\pm$
+    body = grid.to_latex(index=False, escape=False, caption=_tex(title(table)), position="t",
+                         column_format="l" + "c" * len(table.columns))
+    notes = "".join(r"\par\footnotesize " + _tex(line) + "\n" for line in legend(table, values))
+    body = body.replace("\\caption{", "\\centering\n\\caption{", 1)
+    return body.replace(r"\end{table}", notes + r"\end{table}")
 
 
 def render_csv(table: Table, values: list[CellValue]) -> str:
-    from io import StringIO
-    out = StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["table", "preset", "row", "column", "metric", "ours_mean", "ours_std", "n_seeds",
-                     "paper", "diff", "status", "series", "x", "runs", "n_collapsed"])
+    import pandas as pd
+    records = []
     for v in values:
         status = ("pending" if v.cell.pending else "n/a" if v.cell.not_run else "ok" if v.values
                   else "collapsed" if v.collapsed else "stale" if v.stale else "missing")
-        runs = ";".join(str(r.directory) for r in v.cell.runs)
-        writer.writerow([table.name, table.preset, v.cell.row, v.cell.column, v.cell.metric,
-                         _num(v.mean), _num(v.std), len(v.values), _num(v.paper), _num(v.diff), status,
-                         v.cell.series or "", "" if v.cell.x is None else v.cell.x, runs, len(v.collapsed)])
-    return out.getvalue()
+        records.append({"table": table.name, "preset": table.preset, "row": v.cell.row, "column": v.cell.column,
+                        "metric": v.cell.metric, "ours_mean": _num(v.mean), "ours_std": _num(v.std),
+                        "n_seeds": len(v.values), "paper": _num(v.paper), "diff": _num(v.diff), "status": status,
+                        "series": v.cell.series or "", "x": "" if v.cell.x is None else v.cell.x,
+                        "runs": ";".join(str(r.directory) for r in v.cell.runs), "n_collapsed": len(v.collapsed)})
+    return pd.DataFrame(records).to_csv(index=False, lineterminator="\n")
 
 
 def _num(value: float | None) -> str:

@@ -153,7 +153,7 @@ def test_smoke_grid_trains_in_one_process_in_dependency_order(tmp_path, monkeypa
                 setting = cell.complexity
                 cli.complexity(setting["method"], setting["arch"], setting["family"], setting["num_classes"],
                                setting["image_size"], complexity_path("smoke", setting))
-    for target in SMOKE_TARGETS:
+    for target in SMOKE_TARGETS + ["tables/smoke/report.md"]:
         cli.table(target)
         text = (tmp_path / target).with_suffix(".md").read_text()
         assert text.startswith(f"# {Path(target).stem} [smoke preset]")
@@ -161,6 +161,14 @@ def test_smoke_grid_trains_in_one_process_in_dependency_order(tmp_path, monkeypa
         for suffix in (".tex", ".csv"):
             assert (tmp_path / target).with_suffix(suffix).exists()
     assert (tmp_path / "tables/smoke/fig4.pdf").exists()
+    from methods.report import build_report, load_claims
+    report = build_report("smoke", tmp_path)
+    assert list(report["claims"]["claim"]) == [c["id"] for c in load_claims()["claims"]]
+    compared = report["comparisons"]
+    assert len(compared) and set(compared["table"]) <= set(SMOKE_TABLES)
+    judged = compared[compared["verdict"] != "not enough runs"]   # smoke seeds at chance count as collapsed
+    assert (judged["n"] == 1).all() and judged["verdict"].str.endswith("(one run)").all()
+    assert (tmp_path / "tables/smoke/report.png").exists()
     metrics = sorted((tmp_path / "results/smoke").glob("*/*/*/seed*/metrics.json"))
     assert len(metrics) == len(runs)
     for path in metrics:
@@ -184,6 +192,14 @@ def test_snakemake_runs_a_slice_of_the_smoke_dag_end_to_end_and_then_has_nothing
                                                                                           "stanford_dogs.json"]
     again = snakemake(tmp_path, "--cores", "2", "--config", "train_threads=2", "num_workers=1", "--", target)
     assert "Nothing to be done" in again.stdout + again.stderr
+    # Snakemake's own HTML report of what ran: the table is in it, under the suite's category
+    snakemake(tmp_path, "--report", str(tmp_path / "report.html"), "--", target)
+    html = (tmp_path / "report.html").read_text(errors="replace")
+    assert "table10.csv" in html and "Tables" in html
+    # Table 1 from the data checks that ran (CUB-200 and Stanford Dogs: synthetic stand-ins, sized as the preset says)
+    snakemake(tmp_path, "--cores", "1", "--", "tables/smoke/table1.md")
+    table1 = (tmp_path / "tables/smoke/table1.md").read_text()
+    assert "| CUB-200       | 200 / 200 |" in table1 and "2 of 9 checked" in table1
 
 
 def test_snakemake_lint_is_clean():

@@ -5,7 +5,9 @@ from methods import config as suite_config
 from methods.engine.gpus import visible_gpus
 from methods.grid import (build_table, complexity_path, donor_for, parse_seeds, preset_of_target, required_runs,
                           table_names, table_target)
+from methods.report import preset_of_report, report_targets, table_targets_of
 from methods.spec import RUN_DIR_PATTERN, RunSpec, check_run_name
+from methods.table1 import paper_datasets, preset_of_table1, stamp_path, table1_presets, table1_target
 
 CONDA_ENV = os.path.join(workflow.basedir, "environment.yml")   # what --use-conda builds for every rule
 
@@ -101,6 +103,27 @@ def table_files(preset: str, name: str) -> list[str]:
 def table_inputs(wc):
     preset, name = preset_of_target(f"tables/{wc.target}")
     return table_files(preset, name) + [missing_runs_marker(preset, name)]
+
+
+def report_inputs(wc):
+    """Every table (and figure) of the report's preset: the report is the target of the whole grid."""
+    preset = preset_of_report(f"tables/{wc.target}.md")
+    tables = table_targets_of(preset)
+    return tables + [t.removesuffix(".md") + ".png" for t in tables if t.removesuffix(".md") in figure_targets()]
+
+
+def table1_inputs(wc):
+    """The data-check stamps present for the preset's datasets (absent datasets are never asked for)."""
+    preset = preset_of_table1(f"tables/{wc.target}.md")
+    return [str(path) for path in (stamp_path(preset, d) for d in paper_datasets().values()) if path.exists()]
+
+
+def table_label(wc) -> dict:
+    return {"table": wc.target}
+
+
+def figure_label(wc) -> dict:
+    return {"figure": wc.target}
 
 
 def missing_runs_marker(preset: str, name: str) -> str:

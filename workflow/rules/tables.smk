@@ -6,8 +6,8 @@ rule figure:
     output:
         md="tables/{target}.md",
         tex="tables/{target}.tex",
-        csv="tables/{target}.csv",
-        png="tables/{target}.png",
+        csv=report("tables/{target}.csv", category="Figures", subcategory="{target}", labels=figure_label),
+        png=report("tables/{target}.png", category="Figures", subcategory="{target}", labels=figure_label),
         pdf="tables/{target}.pdf",
     log:
         ".snakemake/logs/tables/{target}.figure.log",
@@ -29,7 +29,7 @@ rule table:
     output:
         md="tables/{target}.md",
         tex="tables/{target}.tex",
-        csv="tables/{target}.csv",
+        csv=report("tables/{target}.csv", category="Tables", labels=table_label),
     log:
         ".snakemake/logs/tables/{target}.log",
     conda:
@@ -43,9 +43,58 @@ rule table:
         "../scripts/table.py"
 
 
+rule report:
+    """The comparison with the paper over every table of a preset (methods/report.py): its target is the whole
+    grid of the preset. tables/report.{md,tex,csv,png,pdf} (paper), tables/smoke/report.*, tables/demo_report.*"""
+    input:
+        report_inputs,
+        claims=os.path.join(workflow.basedir, "tables/paper_claims.yaml"),
+        paper=os.path.join(workflow.basedir, "tables/paper_results.csv"),
+    output:
+        md=report("tables/{target}.md", category="Report", labels={"file": "claims and agreement (Markdown)"}),
+        tex="tables/{target}.tex",
+        csv=report("tables/{target}.csv", category="Report", labels={"file": "claims and agreement (CSV)"}),
+        png=report("tables/{target}.png", category="Report", labels={"file": "ours against the paper"}),
+        pdf="tables/{target}.pdf",
+    log:
+        ".snakemake/logs/tables/{target}.log",
+    conda:
+        CONDA_ENV
+    wildcard_constraints:
+        target="|".join(t.removesuffix(".md").removeprefix("tables/") for t in report_targets()),
+    threads: 1
+    localrule: True
+    script:
+        "../scripts/table.py"
+
+
+rule table1:
+    """Table 1 from the data checks of the datasets present (methods/table1.py): it never asks for a dataset that is
+    not on disk; a new data check changes its inputs, which reruns it."""
+    input:
+        table1_inputs,
+        paper=os.path.join(workflow.basedir, "tables/paper_results.csv"),
+    output:
+        md="tables/{target}.md",
+        tex="tables/{target}.tex",
+        csv=report("tables/{target}.csv", category="Tables", labels=table_label),
+    log:
+        ".snakemake/logs/tables/{target}.log",
+    conda:
+        CONDA_ENV
+    wildcard_constraints:
+        target="|".join(str(table1_target(p)).removeprefix("tables/") for p in table1_presets()),
+    threads: 1
+    localrule: True
+    script:
+        "../scripts/table.py"
+
+
 rule all_tables:
-    """Every table of every preset (the paper preset needs all datasets)."""
+    """Every table and report of every preset (the paper preset needs all datasets)."""
     input:
         all_table_targets(),
         [t + ".png" for t in figure_targets()],
+        report_targets(),
+        [str(table1_target(p)) + ".md" for p in table1_presets()],
     localrule: True

@@ -1,0 +1,356 @@
+"""The comparison with the paper, from metrics files only: per table, how many cells are regenerated and how far
+they lie from the paper's; the paper's claims (tables/paper_claims.yaml) each with a verdict from seed-paired
+comparisons; the rank agreement of each table with the paper's; and what the table cost and what its missing
+cells would cost. Written as tables/<...>/report.{md,tex,csv} with a scatter of ours against the paper
+(report.png, .pdf)."""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from methods import PROJECT_ROOT, config
+from methods.grid import build_table, table_names, table_target
+from methods.tables import CellValue, collect
+
+CLAIMS = PROJECT_ROOT / "tables" / "paper_claims.yaml"
+ALPHA = 0.05   # one-sided significance of a paired t-test over seeds
+
+
+def report_target(preset: str) -> Path:
+    """tables/report (paper), tables/smoke/report, tables/demo_report: beside the preset's tables, never shared."""
+    return Path(config.preset(preset)["table_dir"]) / config.preset(preset).get("report_name", "report")
+
+
+def load_claims(path: Path = CLAIMS) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+# --- seed-paired comparison ------------------------------------------------------------------------------------
+
+@dataclass
+class Paired:
+    seeds: list[int]
+    diffs: list[float]            # better - worse, seed by seed
+    p_value: float | None         # one-sided paired t-test that better > worse (>= 2 seeds)
+    verdict: str                  # supported / contradicted / not significant / not enough runs (+ " (one run)")
+
+    @property
+    def mean(self) -> float | None:
+        return sum(self.diffs) / len(self.diffs) if self.diffs else None
+
+
+def paired(better: dict[int, float], worse: dict[int, float]) -> Paired:
+    """Compare two cells on the seeds both finished (same seed: same initialisation and data order)."""
+    seeds = sorted(set(better) & set(worse))
+    diffs = [better[s] - worse[s] for s in seeds]
+    if not diffs:
+        return Paired(seeds, diffs, None, "not enough runs")
+    if len(diffs) == 1:
+        sign = "supported" if diffs[0] > 0 else "contradicted" if diffs[0] < 0 else "tie"
+        return Paired(seeds, diffs, None, f"{sign} (one run)")
+    p_greater, p_less = _one_sided_p(diffs)
+    verdict = ("supported" if p_greater < ALPHA else "contradicted" if p_less < ALPHA else "not significant")
+    return Paired(seeds, diffs, p_greater, verdict)
+
+
+def _one_sided_p(diffs: list[float]) -> tuple[float, float]:
+    """(p that the mean difference is > 0, p that it is < 0) by a paired t-test on the differences."""
+    from scipy import stats
+    mean = sum(diffs) / len(diffs)
+    if all(d == diffs[0] for d in diffs):   # no spread: the t statistic is infinite (or 0/0 for all-zero)
+        return (0.0, 1.0) if mean > 0 else (1.0, 0.0) if mean < 0 else (1.0, 1.0)
+    result = stats.ttest_1samp(diffs, 0.0, alternative="greater")
+    return float(result.pvalue), float(1.0 - result.pvalue)
+
+
+# --- claims against cells --------------------------------------------------------------------------------------
+
+def _template_regex(template: str, arch: str) -> re.Pattern:
+    escaped = re.escape(template.replace("{arch}", arch))
+    return re.compile(re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^@/]+?)", escaped) + "$")
+
+
+def _matches(template: str, value: CellValue) -> dict | None:
+    """The placeholder values if the cell's run name fits the template, else None."""
+    run = value.cell.runs[0]
+    found = _template_regex(template, run.arch).match(str(run.run))
+    return None if found is None else found.groupdict()
+
+
+def _eligible(claim: dict, value: CellValue) -> bool:
+    if not value.cell.runs:
+        return False
+    run = value.cell.runs[0]
+    return ((claim.get("arch") in (None, run.arch)) and (claim.get("metric") in (None, value.cell.metric))
+            and ("datasets" not in claim or run.dataset in claim["datasets"]))
+
+
+def claim_pairs(claim: dict, table, values: list[CellValue]) -> list[tuple[CellValue, CellValue]]:
+    """(better cell, worse cell) pairs of a table the claim compares: same column, same placeholder values."""
+    pairs = []
+    for column in table.columns:
+        cells = [v for v in values if v.cell.column == column and _eligible(claim, v)]
+        better = [(v, m) for v in cells if (m := _matches(claim["better"], v)) is not None]
+        worse = [(v, m) for v in cells if (m := _matches(claim["worse"], v)) is not None]
+        for b, b_vars in better:
+            for w, w_vars in worse:
+                shared = set(b_vars) & set(w_vars)
+                same_network = b.cell.runs[0].arch == w.cell.runs[0].arch
+                if same_network and all(b_vars[k] == w_vars[k] for k in shared) and b is not w:
+                    pairs.append((b, w))
+    return pairs
+
+
+def _applies(claim: dict, table, names: set[str]) -> bool:
+    """A claim is checked on its own table; a preset without that table (the demo) checks it on its tables that
+    are not the paper's, wherever both rows are."""
+    return table.name == claim["table"] or (claim["table"] not in names and table.spec.get("paper_table") is None)
+
+
+def comparisons(claims: dict, tables: dict) -> pd.DataFrame:
+    import pandas as pd
+    rows, seen = [], set()
+    for claim in claims["claims"]:
+        for name, (table, values) in tables.items():
+            if not _applies(claim, table, set(tables)):
+                continue
+            for better, worse in claim_pairs(claim, table, values):
+                key = (claim["id"], better.cell.runs, worse.cell.runs)
+                if key in seen:   # the same two runs shown by two tables of a preset are compared once
+                    continue
+                seen.add(key)
+                result = paired(better.by_seed, worse.by_seed)
+                rows.append({"claim": claim["id"], "table": name, "column": better.cell.column,
+                             "better": better.cell.row, "worse": worse.cell.row,
+                             "seeds": ",".join(map(str, result.seeds)), "n": len(result.seeds),
+                             "mean_diff": result.mean, "p_value": result.p_value, "verdict": result.verdict})
+    columns = ["claim", "table", "column", "better", "worse", "seeds", "n", "mean_diff", "p_value", "verdict"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def claim_verdicts(claims: dict, compared: pd.DataFrame) -> pd.DataFrame:
+    import pandas as pd
+    rows = []
+    for claim in claims["claims"]:
+        own = compared[compared["claim"] == claim["id"]]
+        verdicts = own["verdict"].str.replace(" (one run)", "", regex=False)
+        counts = {kind: int((verdicts == kind).sum()) for kind in
+                  ("supported", "contradicted", "not significant", "tie", "not enough runs")}
+        evaluated = len(own) - counts["not enough runs"]
+        if evaluated == 0:
+            verdict = "not enough runs"
+        elif counts["contradicted"]:
+            verdict = "contradicted"
+        elif counts["supported"] == len(own):
+            verdict = "supported"
+        else:
+            verdict = "open"
+        basis = "; ".join(text for text, present in (("paired t-test over seeds", (own["n"] > 1).any()),
+                                                     ("one run, sign only", (own["n"] == 1).any())) if present)
+        rows.append({"claim": claim["id"], "table": claim["table"], "verdict": verdict,
+                     "comparisons": len(own), "supported": counts["supported"],
+                     "contradicted": counts["contradicted"],
+                     "not significant": counts["not significant"] + counts["tie"],
+                     "not run": counts["not enough runs"], "basis": basis or "—",
+                     "sentence": " ".join(claim["sentence"].split())})
+    return pd.DataFrame(rows)
+
+
+# --- per-table agreement, rank agreement, cost -----------------------------------------------------------------
+
+def table_summary(tables: dict, tolerance: float, root: Path, preset: str) -> pd.DataFrame:
+    import pandas as pd
+    durations = _recorded_durations(preset, root)
+    rows = []
+    for name, (table, values) in tables.items():
+        planned = [v for v in values if (v.cell.runs or v.cell.complexity) and not v.cell.pending
+                   and not v.cell.not_run]
+        regenerated = [v for v in planned if v.values]
+        against = [v for v in regenerated if v.paper is not None]
+        gaps = [abs(v.diff) for v in against]
+        accuracy = [v for v in against if not v.cell.complexity]
+        within = [v for v in accuracy if abs(v.diff) <= (2 * v.std if v.std is not None else tolerance)]
+        spent, devices, missing = {}, set(), set()
+        for v in values:
+            spent.update(v.train_s)
+            devices |= v.devices
+            missing |= {m for m in v.missing if not m.endswith(".json")}
+        estimate, unknown = _estimate(missing, durations)
+        rows.append({"table": name, "cells": len(planned), "regenerated": len(regenerated),
+                     "mean |ours-paper|": _mean(gaps), "max |ours-paper|": max(gaps) if gaps else None,
+                     "within": f"{len(within)}/{len(accuracy)}" if accuracy else "—",
+                     "kendall tau": _kendall(table, values), "hours spent": sum(spent.values()) / 3600,
+                     "on": ", ".join(sorted({_device_kind(d) for d in devices})) or "—",
+                     "runs missing": len(missing), "est. hours missing": estimate,
+                     "unestimated": unknown})
+    return pd.DataFrame(rows)
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _kendall(table, values: list[CellValue]) -> float | None:
+    """Mean over columns of Kendall's tau between our order of the rows and the paper's (rows with both)."""
+    from scipy import stats
+    taus = []
+    for column in table.columns:
+        both = [v for v in values if v.cell.column == column and v.mean is not None and v.paper is not None]
+        if len(both) >= 2:
+            tau = stats.kendalltau([v.mean for v in both], [v.paper for v in both]).statistic
+            if not math.isnan(tau):
+                taus.append(float(tau))
+    return _mean(taus)
+
+
+def _device_kind(device: str) -> str:
+    return "CPU" if device.startswith("cpu") else "GPU" if device.startswith("cuda") else device
+
+
+def _recorded_durations(preset: str, root: Path) -> dict[tuple, list[float]]:
+    """Train seconds of every finished run of the preset, by (dataset, arch, method) and by (dataset, arch)."""
+    import json
+    durations: dict[tuple, list[float]] = {}
+    for path in (root / "results" / preset).glob("*/*/*/seed*/metrics.json"):
+        try:
+            seconds = float(json.loads(path.read_text()).get("train_time_s") or 0.0)
+        except (ValueError, OSError):
+            continue
+        dataset, arch, run = path.parts[-5], path.parts[-4], path.parts[-3]
+        method = re.split(r"[-~@]", run)[0]
+        durations.setdefault((dataset, arch, method), []).append(seconds)
+        durations.setdefault((dataset, arch), []).append(seconds)
+    return durations
+
+
+def _estimate(missing: set[str], durations: dict[tuple, list[float]]) -> tuple[float | None, int]:
+    """Hours the missing runs would take, from finished runs of the same dataset and arch (same method first);
+    and how many missing runs have no such run to go by."""
+    hours, unknown = 0.0, 0
+    for directory in missing:
+        parts = Path(directory).parts          # results/<preset>/<dataset>/<arch>/<run>/seed<k>
+        method = re.split(r"[-~@]", parts[4])[0]
+        known = durations.get((parts[2], parts[3], method)) or durations.get((parts[2], parts[3]))
+        if known:
+            hours += sum(known) / len(known) / 3600
+        else:
+            unknown += 1
+    return (hours if len(missing) > unknown else None), unknown
+
+
+# --- assembling and writing -------------------------------------------------------------------------------------
+
+def collect_tables(preset: str, root: Path, seeds: tuple[int, ...] | None = None) -> dict:
+    tables = {}
+    for name in table_names(preset):
+        table = build_table(preset, name, seeds)
+        tables[name] = (table, collect(table, root))
+    return tables
+
+
+def build_report(preset: str, root: Path = Path("."), seeds: tuple[int, ...] | None = None) -> dict:
+    claims = load_claims()
+    tables = collect_tables(preset, root, seeds)
+    compared = comparisons(claims, tables)
+    return {"preset": preset, "tables": tables, "summary": table_summary(tables, claims["tolerance_pp"], root, preset),
+            "claims": claim_verdicts(claims, compared), "comparisons": compared,
+            "tolerance": claims["tolerance_pp"]}
+
+
+def _preamble(report: dict) -> list[str]:
+    preset = config.preset(report["preset"])
+    lines = [f"Preset {report['preset']}: {preset['description']}."]
+    if report["preset"] != "paper":
+        lines.append("These runs are not the paper's data or protocol: the verdicts below say what this preset's "
+                     "runs show for the rows it shares with the paper's tables, not whether the paper holds.")
+    return lines
+
+
+def _legend(report: dict) -> list[str]:
+    return [
+        "Tables: cells regenerated of the cells the preset runs; |ours - paper| over regenerated cells with a "
+        f"paper number; within: cells inside 2 std of their seeds (>= 2 seeds) or {report['tolerance']} points "
+        "(one seed) of the paper; Kendall tau: our order of the rows against the paper's, mean over columns; hours "
+        "spent: recorded train time of the finished runs; est. hours missing: from finished runs of the same "
+        "dataset and architecture (same method first), unestimated where none exists yet.",
+        "Claims (tables/paper_claims.yaml): each compares two rows cell by cell. With several seeds a comparison "
+        f"is a one-sided paired t-test over the seeds both cells finished (supported / contradicted at p < "
+        f"{ALPHA}, else not significant); with one seed it uses the sign only and says 'one run'. A claim is "
+        "supported when every comparison is, contradicted when any is, open otherwise, and 'not enough runs' "
+        "when no comparison has runs on both sides. Collapsed seeds are not compared.",
+    ]
+
+
+def render_markdown(report: dict) -> str:
+    title = f"# Report [{report['preset']} preset]: the regenerated tables against the paper"
+    parts = [title, "", *[f"- {line}" for line in _preamble(report)], "", "## Tables", "",
+             _markdown(report["summary"]), "", "## The paper's claims", "",
+             _markdown(report["claims"]), "", "## Comparisons, seed-paired", "",
+             _markdown(report["comparisons"]) if len(report["comparisons"]) else "(no claim applies to this preset)",
+             "", "## How to read this report", "", *[f"- {line}" for line in _legend(report)]]
+    return "\n".join(parts) + "\n"
+
+
+def _formatted(frame: pd.DataFrame, missing: str = "—") -> pd.DataFrame:
+    """Numbers to 3 significant digits (counts as integers), empty values as `missing`."""
+    def text(value):
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return missing
+        if isinstance(value, float):
+            return f"{value:.3g}"
+        return str(value)
+    return frame.astype(object).apply(lambda column: column.map(text))
+
+
+def _markdown(frame: pd.DataFrame) -> str:
+    return _formatted(frame).to_markdown(index=False, disable_numparse=True)
+
+
+def render_latex(report: dict) -> str:
+    parts = []
+    for caption, frame in (("Tables", report["summary"]), ("Claims", report["claims"]),
+                           ("Comparisons", report["comparisons"])):
+        parts.append(_formatted(frame, "--").to_latex(index=False, longtable=False, escape=True,
+                                                      caption=f"{report['preset']} preset: {caption}"))
+    return "\n".join(parts)
+
+
+def render_csv(report: dict) -> str:
+    import pandas as pd
+    frames = [frame.assign(section=section) for section, frame in
+              (("table", report["summary"]), ("claim", report["claims"]), ("comparison", report["comparisons"]))]
+    return pd.concat(frames, ignore_index=True).to_csv(index=False)
+
+
+def write_report(preset: str, root: Path = Path("."), seeds: tuple[int, ...] | None = None) -> list[Path]:
+    from methods.figures import plot_agreement
+    report = build_report(preset, root, seeds)
+    base = root / report_target(preset)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    for suffix, render in ((".md", render_markdown), (".tex", render_latex), (".csv", render_csv)):
+        path = base.with_suffix(suffix)
+        path.write_text(render(report))
+        written.append(path)
+    written += plot_agreement(report["tables"], base, report["preset"])
+    return written
+
+
+def report_targets() -> list[str]:
+    return [str(report_target(preset)) + ".md" for preset in config.presets()]
+
+
+def preset_of_report(target: str) -> str | None:
+    """The preset whose report `target` (e.g. tables/smoke/report.md) is, or None."""
+    for preset in config.presets():
+        if str(report_target(preset)) == str(Path(target).with_suffix("")):
+            return preset
+    return None
+
+
+def table_targets_of(preset: str) -> list[str]:
+    return [str(table_target(preset, name)) + ".md" for name in table_names(preset)]

@@ -1,0 +1,120 @@
+"""The claims report (methods/report.py): seed-paired verdicts on hand-worked numbers, claims matched to the right
+cells of the real grid, nothing supported without runs, and the report of the committed demo and MNIST runs."""
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from methods import PROJECT_ROOT
+from methods.grid import build_table
+from methods.report import (build_report, claim_pairs, claim_verdicts, comparisons, load_claims, paired,
+                            render_markdown, report_target)
+from methods.tables import CellValue
+
+
+def test_paired_t_test_on_hand_worked_differences():
+    # diffs 1, 2, 3: mean 2, sd 1, t = 2 * sqrt(3) = 3.464 on 2 df; the t(2) CDF is 1/2 + t / (2 sqrt(2 + t^2)),
+    # so p = 1/2 - 3.464 / (2 * sqrt(14)) = 0.0371 < 0.05
+    result = paired({0: 91.0, 1: 92.0, 2: 93.0}, {0: 90.0, 1: 90.0, 2: 90.0})
+    assert result.diffs == [1.0, 2.0, 3.0] and result.mean == 2.0
+    assert result.p_value == pytest.approx(0.5 - 2 * math.sqrt(3) / (2 * math.sqrt(14)), abs=1e-9)
+    assert result.verdict == "supported"
+    # diffs 1, -1, 3: mean 1, sd 2, t = 0.866; p = 1/2 - 0.866 / (2 sqrt(2.75)) = 0.2389: not significant
+    result = paired({0: 1.0, 1: -1.0, 2: 3.0}, {0: 0.0, 1: 0.0, 2: 0.0})
+    assert result.p_value == pytest.approx(0.5 - (math.sqrt(3) / 2) / (2 * math.sqrt(2.75)), abs=1e-9)
+    assert result.verdict == "not significant"
+    # the mirror image is contradicted
+    assert paired({0: 90.0, 1: 90.0, 2: 90.0}, {0: 91.0, 1: 92.0, 2: 93.0}).verdict == "contradicted"
+
+
+def test_paired_uses_only_seeds_both_cells_finished_and_says_one_run():
+    assert paired({0: 99.2, 1: 99.0}, {0: 99.1}).verdict == "supported (one run)"
+    assert paired({0: 99.0}, {0: 99.1}).verdict == "contradicted (one run)"
+    assert paired({1: 99.0}, {0: 99.1}).verdict == "not enough runs"
+    assert paired({}, {}).verdict == "not enough runs"
+    assert paired({0: 1.5, 1: 1.5}, {0: 1.0, 1: 1.0}).verdict == "supported"   # no spread: t is infinite
+
+
+def empty_cells(preset: str, name: str):
+    table = build_table(preset, name)
+    return table, [CellValue(cell, [], None, [], []) for cell in table.cells]
+
+
+def claim(claim_id: str) -> dict:
+    return next(c for c in load_claims()["claims"] if c["id"] == claim_id)
+
+
+def test_claims_pair_cells_of_one_column_one_network_and_equal_placeholders():
+    table, values = empty_cells("paper", "table9")
+    pairs = claim_pairs(claim("t9-focusnet-beats-dereverse-kd"), table, values)
+    assert len(pairs) == 7                                     # one per dataset column
+    for better, worse in pairs:
+        assert better.cell.column == worse.cell.column
+        assert better.cell.runs[0].arch == worse.cell.runs[0].arch == "resnet18"
+        assert str(better.cell.runs[0].run).split("~")[1] == str(worse.cell.runs[0].run).split("~")[1]   # e<k>
+    table, values = empty_cells("paper", "fig4")
+    pairs = claim_pairs(claim("fig4-poor-reference-still-beats-baseline"), table, values)
+    assert len(pairs) == 14 and {w.cell.row for _, w in pairs} == {"Baseline (fully trained)"}
+    table, values = empty_cells("paper", "table5")
+    pairs = claim_pairs(claim("t5-focusnet-beats-standard-kd"), table, values)
+    assert len(pairs) == 7 and all(b.cell.row == "FocusNet (Ours)" and w.cell.row == "Standard KD" for b, w in pairs)
+    table, values = empty_cells("paper", "table7")
+    pairs = claim_pairs(claim("t7-focusnet-beats-frskd"), table, values)
+    assert {b.cell.runs[0].dataset for b, _ in pairs} == {"cifar100", "stanford_dogs", "tiny_imagenet"}
+
+
+def test_every_paper_claim_finds_its_cells_and_none_is_supported_without_runs():
+    claims = load_claims()
+    tables = {name: empty_cells("paper", name) for name in {c["table"] for c in claims["claims"]}}
+    compared = comparisons(claims, tables)
+    assert set(compared["claim"]) == {c["id"] for c in claims["claims"]}   # no claim matches nothing
+    verdicts = claim_verdicts(claims, compared)
+    assert set(verdicts["verdict"]) == {"not enough runs"}
+
+
+def test_the_paper_report_of_the_committed_runs_lists_every_claim():
+    report = build_report("paper", PROJECT_ROOT)
+    claims = report["claims"].set_index("claim")
+    assert list(claims.index) == [c["id"] for c in load_claims()["claims"]]
+    assert set(claims["verdict"]) <= {"supported", "contradicted", "open", "not enough runs"}
+    mnist = report["comparisons"].query("claim == 't2-focusnet-beats-baseline' and column == 'MNIST'").iloc[0]
+    assert mnist["n"] >= 1 and mnist["verdict"] != "not enough runs"     # committed MNIST runs: both rows
+    table2 = report["summary"].set_index("table").loc["table2"]
+    assert table2["regenerated"] >= 2 and table2["hours spent"] > 0
+    text = render_markdown(report)
+    assert "## The paper's claims" in text and "not the paper's data" not in text
+
+
+def test_the_demo_report_compares_three_seeds_and_says_it_is_not_the_papers_data():
+    report = build_report("demo", PROJECT_ROOT)
+    three = report["comparisons"].query("n == 3")
+    assert len(three) and three["p_value"].notna().all()
+    assert "not the paper's data" in render_markdown(report)
+    assert str(report_target("demo")) == "tables/demo_report"
+
+
+def test_the_report_is_a_table_target_of_the_cli(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "methods", "table", "tables/smoke/report.md"], cwd=tmp_path,
+                            capture_output=True, text=True, env={"PYTHONPATH": str(PROJECT_ROOT), "PATH": ""})
+    assert result.returncode == 0, result.stderr
+    for suffix in (".md", ".tex", ".csv", ".png", ".pdf"):
+        assert (tmp_path / "tables/smoke/report").with_suffix(suffix).exists()
+    text = (tmp_path / "tables/smoke/report.md").read_text()
+    assert "not the paper's data" in text and "not enough runs" in text
+
+
+def test_table1_shows_the_data_checks_present_beside_the_paper(tmp_path):
+    from methods.table1 import stamp_path, write_table1
+    stamp = {"train": {"classes": 10, "samples": 60000}, "val": {"classes": 10, "samples": 10000}}
+    (tmp_path / stamp_path("paper", "mnist")).parent.mkdir(parents=True)
+    (tmp_path / stamp_path("paper", "mnist")).write_text(json.dumps(stamp))
+    stamp["train"]["samples"] = 49000                      # a CIFAR-10 copy missing a batch file
+    (tmp_path / stamp_path("paper", "cifar10")).write_text(json.dumps(stamp))
+    write_table1("paper", tmp_path)
+    text = (tmp_path / "tables/table1.md").read_text()
+    assert "| MNIST         | 10 / 10   | 60,000 / 60,000 | 10,000 / 10,000 | as the paper |" in text
+    assert "| CIFAR-10      | 10 / 10   | 49,000 / 50,000 | 10,000 / 10,000 | differs      |" in text
+    assert "| ImageNet      | — / 1,000 | — / 1,281,167   | — / 50,000      | not checked  |" in text
+    assert "2 of 9 checked" in text

@@ -87,7 +87,7 @@ def plot_agreement(tables: dict, base: Path, preset: str) -> list[Path]:
             ax.errorbar([v.paper for v in cells], [v.mean for v in cells], yerr=[v.std or 0.0 for v in cells],
                         fmt="o", capsize=3, color=f"C{index % 10}", label=f"{name} ({len(cells)})")
             shown += [v.paper for v in cells] + [v.mean for v in cells]
-    low, high = (min(shown) - 2, max(shown) + 2) if shown else (0, 100)
+    low, high = (max(min(shown) - 1, 0), min(max(shown) + 1, 100.5)) if shown else (0, 100)   # accuracies, %
     ax.plot([low, high], [low, high], color="grey", linestyle="--", linewidth=1, label="ours = paper")
     ax.set(xlim=(low, high), ylim=(low, high), xlabel="paper (%)", ylabel="ours (%)",
            title=f"Regenerated cells against the paper [{preset} preset]")

@@ -228,8 +228,10 @@ def _recorded_durations(preset: str, root: Path) -> dict[tuple, list[float]]:
 
 
 def _estimate(missing: set[str], durations: dict[tuple, list[float]]) -> tuple[float | None, int]:
-    """Hours the missing runs would take, from finished runs of the same dataset and arch (same method first);
-    and how many missing runs have no such run to go by."""
+    """Hours the missing runs would take: from finished runs of the same dataset and arch (same method first), else
+    from the throughput benchmark's rate for that arch at the dataset's image size (training images only); and
+    how many missing runs have neither to go by."""
+    from methods.spec import RunSpec, resolve
     hours, unknown = 0.0, 0
     for directory in missing:
         parts = Path(directory).parts          # results/<preset>/<dataset>/<arch>/<run>/seed<k>
@@ -237,9 +239,37 @@ def _estimate(missing: set[str], durations: dict[tuple, list[float]]) -> tuple[f
         known = durations.get((parts[2], parts[3], method)) or durations.get((parts[2], parts[3]))
         if known:
             hours += sum(known) / len(known) / 3600
+            continue
+        protocol = resolve(RunSpec.from_parts(*parts[1:5], parts[5].removeprefix("seed")))
+        rate = _benchmark_rates().get((parts[3], protocol["facts"]["image_size"]))
+        if rate:
+            hours += protocol["schedule"]["epochs"] * protocol["facts"]["train_size"] / rate / 3600
         else:
             unknown += 1
     return (hours if len(missing) > unknown else None), unknown
+
+
+_RATES: dict | None = None
+
+
+def _benchmark_rates() -> dict[tuple[str, int], float]:
+    """(arch, image size) -> training images/s of the suite's engine at reference numerics, the best measured in
+    benchmarks/*.json (methods/benchmark.py cells; the throughput and CPU benchmarks write them)."""
+    global _RATES
+    if _RATES is None:
+        import json
+        from methods.benchmark import CELLS
+        from methods.data.facts import get_facts
+        by_name = {cell.name: cell for cell in CELLS.values()}
+        _RATES = {}
+        for path in sorted((PROJECT_ROOT / "benchmarks").glob("*.json")):
+            data = json.loads(path.read_text())
+            for row in (data.get("rows", []) if isinstance(data, dict) else data):
+                cell = by_name.get(row.get("cell") if isinstance(row, dict) else None)
+                if cell and str(row.get("loop", "")).startswith("suite engine (fp32"):
+                    key = (cell.arch, get_facts(cell.dataset).image_size)
+                    _RATES[key] = max(_RATES.get(key, 0.0), float(row["images_per_s"]))
+    return _RATES
 
 
 # --- assembling and writing -------------------------------------------------------------------------------------
@@ -276,7 +306,8 @@ def _legend(report: dict) -> list[str]:
         f"paper number; within: cells inside 2 std of their seeds (>= 2 seeds) or {report['tolerance']} points "
         "(one seed) of the paper; Kendall tau: our order of the rows against the paper's, mean over columns; hours "
         "spent: recorded train time of the finished runs; est. hours missing: from finished runs of the same "
-        "dataset and architecture (same method first), unestimated where none exists yet.",
+        "dataset and architecture (same method first), else from the throughput benchmark's training rate "
+        "(benchmarks/*.json) for that architecture and image size; unestimated where neither exists.",
         "Claims (tables/paper_claims.yaml): each compares two rows cell by cell. With several seeds a comparison "
         f"is a one-sided paired t-test over the seeds both cells finished (supported / contradicted at p < "
         f"{ALPHA}, else not significant); with one seed it uses the sign only and says 'one run'. A claim is "
@@ -286,7 +317,8 @@ def _legend(report: dict) -> list[str]:
 
 
 def render_markdown(report: dict) -> str:
-    title = f"# Report [{report['preset']} preset]: the regenerated tables against the paper"
+    title = (f"# {report_target(report['preset']).name} [{report['preset']} preset] The regenerated tables against "
+             "the paper")
     parts = [title, "", *[f"- {line}" for line in _preamble(report)], "", "## Tables", "",
              _markdown(report["summary"]), "", "## The paper's claims", "",
              _markdown(report["claims"]), "", "## Comparisons, seed-paired", "",

@@ -170,3 +170,12 @@ def test_warm_up_ramps_the_lr_per_step_and_restores_the_scheduled_lr():
         train_epoch(label, method, optimizer, batches, None, Runtime(), EngineOptions(), warmup=(epoch, 2))
         assert optimizer.param_groups[0]["lr"] == 0.8
     assert seen == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8] + [0.8] * 4)
+
+
+def test_a_timm_architecture_trains_through_a_run_name(tmp_path):
+    """A researcher's own network with no code: the smoke preset's CUB-200 on timm's resnet10t, Baseline then
+    FocusNet against it and DropMax (which splits the network at its classifier)."""
+    for run in ("baseline", "focusnet@timm_resnet10t.baseline", "dropmax"):
+        metrics = train_run(spec(run, dataset="cub200", arch="timm_resnet10t"), RUNTIME, root=tmp_path)
+        assert metrics["arch"] == "timm_resnet10t" and metrics["versions"]["timm"]
+        assert metrics["protocol"]["facts"]["num_classes"] == 200

@@ -165,3 +165,15 @@ def test_unknown_family_lists_valid_names():
 def test_lenet5_needs_small_family():
     with pytest.raises(ValueError, match="lenet5"):
         build_model("lenet5", 10, family="standard")
+
+
+def test_a_timm_architecture_is_an_arch_by_name():
+    """arch timm_<name>: timm.create_model(<name>, num_classes=K), randomly initialised; split_head works on it."""
+    model = build_model("timm_resnet10t", 7, family="standard").eval()
+    images = torch.randn(2, 3, 32, 32)
+    body, head = split_head(model)
+    assert model(images).shape == (2, 7) and torch.allclose(head(body(images)), model(images))
+    with pytest.raises(ValueError, match="family 'standard'"):
+        build_model("timm_resnet10t", 10, family="small")
+    with pytest.raises(ValueError, match="unknown timm architecture 'resnet10x'"):
+        build_model("timm_resnet10x", 10, family="standard")

@@ -118,3 +118,14 @@ def test_table1_shows_the_data_checks_present_beside_the_paper(tmp_path):
     assert "| CIFAR-10      | 10 / 10   | 49,000 / 50,000 | 10,000 / 10,000 | differs      |" in text
     assert "| ImageNet      | — / 1,000 | — / 1,281,167   | — / 50,000      | not checked  |" in text
     assert "2 of 9 checked" in text
+
+
+def test_missing_runs_are_costed_from_runs_of_their_dataset_and_arch_else_from_the_benchmark():
+    from methods.report import _benchmark_rates, _estimate
+    recorded = {("mnist", "lenet5", "dropmax"): [3600.0, 5400.0], ("mnist", "lenet5"): [1800.0]}
+    assert _estimate({"results/paper/mnist/lenet5/dropmax/seed1"}, recorded) == (1.25, 0)   # same method first
+    assert _estimate({"results/paper/mnist/lenet5/baseline/seed1"}, recorded) == (0.5, 0)   # same dataset, arch
+    rate = _benchmark_rates()[("lenet5", 28)]   # benchmarks/cpu-lenet5-mnist.json: the engine on this CPU
+    hours, unknown = _estimate({"results/paper/mnist/lenet5/baseline/seed7"}, {})
+    assert unknown == 0 and hours == pytest.approx(200 * 60000 / rate / 3600)
+    assert _estimate({"results/paper/cub200/resnet34/baseline/seed0"}, {}) == (None, 1)   # nothing to go by

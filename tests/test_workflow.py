@@ -153,7 +153,7 @@ def test_smoke_grid_trains_in_one_process_in_dependency_order(tmp_path, monkeypa
                 setting = cell.complexity
                 cli.complexity(setting["method"], setting["arch"], setting["family"], setting["num_classes"],
                                setting["image_size"], complexity_path("smoke", setting))
-    for target in SMOKE_TARGETS + ["tables/smoke/report.md"]:
+    for target in SMOKE_TARGETS:
         cli.table(target)
         text = (tmp_path / target).with_suffix(".md").read_text()
         assert text.startswith(f"# {Path(target).stem} [smoke preset]")
@@ -162,12 +162,15 @@ def test_smoke_grid_trains_in_one_process_in_dependency_order(tmp_path, monkeypa
             assert (tmp_path / target).with_suffix(suffix).exists()
     assert (tmp_path / "tables/smoke/fig4.pdf").exists()
     from methods.report import build_report, load_claims
+    cli.table("tables/smoke/report.md")
+    assert (tmp_path / "tables/smoke/report.md").read_text().startswith("# report [smoke preset]")
     report = build_report("smoke", tmp_path)
     assert list(report["claims"]["claim"]) == [c["id"] for c in load_claims()["claims"]]
     compared = report["comparisons"]
-    assert len(compared) and set(compared["table"]) <= set(SMOKE_TABLES)
-    judged = compared[compared["verdict"] != "not enough runs"]   # smoke seeds at chance count as collapsed
-    assert (judged["n"] == 1).all() and judged["verdict"].str.endswith("(one run)").all()
+    assert len(compared) and set(compared["table"]) <= set(SMOKE_TABLES) | {"fig4"}
+    # two steps on synthetic data leave every smoke run at chance: collapsed seeds are never compared, so no claim
+    # gets a verdict from them (the verdicts themselves are tested on real runs in tests/test_report.py)
+    assert set(compared["verdict"]) == {"not enough runs"} and set(report["claims"]["verdict"]) == {"not enough runs"}
     assert (tmp_path / "tables/smoke/report.png").exists()
     metrics = sorted((tmp_path / "results/smoke").glob("*/*/*/seed*/metrics.json"))
     assert len(metrics) == len(runs)

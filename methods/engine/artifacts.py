@@ -246,11 +246,12 @@ def deployed_payload(spec: RunSpec, protocol: dict, digest: str, network) -> dic
 def versions() -> dict:
     import platform
     import numpy
+    import timm
     import torch
     import torchvision
     import methods
     return {"python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
-            "numpy": numpy.__version__, "methods": methods.__version__}
+            "timm": timm.__version__, "numpy": numpy.__version__, "methods": methods.__version__}
 
 
 def read_epochs(path: Path) -> list[dict]:

@@ -9,14 +9,18 @@ from methods.models.resnet import CONSTRUCTORS as RESNETS, build_resnet
 
 ARCHS = ("lenet5", "resnet18", "resnet34", "mobilenetv2")
 FAMILIES = ("small", "standard")  # small: 32-64 px data and MNIST (CIFAR-style stems); standard: 224 px data
+TIMM_PREFIX = "timm_"             # arch timm_<name>: timm.create_model(<name>), e.g. timm_resnet10t, timm_efficientnet_b0
 
 
 def build_model(arch: str, num_classes: int, *, family: str, in_channels: int = 3) -> nn.Module:
     """A freshly initialised network whose forward(x) returns logits [B, num_classes]."""
-    if arch not in ARCHS:
-        raise ValueError(f"unknown arch {arch!r}; valid archs: {', '.join(ARCHS)}")
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}; valid families: {', '.join(FAMILIES)}")
+    if arch.startswith(TIMM_PREFIX):
+        return build_timm(arch.removeprefix(TIMM_PREFIX), num_classes, family, in_channels)
+    if arch not in ARCHS:
+        raise ValueError(f"unknown arch {arch!r}; valid archs: {', '.join(ARCHS)}, or timm_<name> for any "
+                         "architecture of timm.list_models()")
     if arch == "lenet5":
         if family != "small":
             raise ValueError("lenet5 is defined for 28x28 inputs only; use family 'small'")
@@ -24,3 +28,18 @@ def build_model(arch: str, num_classes: int, *, family: str, in_channels: int = 
     if arch in RESNETS:
         return build_resnet(arch, num_classes, family, in_channels)
     return build_mobilenetv2(num_classes, family, in_channels)
+
+
+def build_timm(name: str, num_classes: int, family: str, in_channels: int) -> nn.Module:
+    """A timm architecture as timm defines it (randomly initialised: no weights are downloaded). Such networks are
+    built for 224-px images, so only datasets of the 'standard' family take them."""
+    import timm
+    if family != "standard":
+        raise ValueError(f"timm_{name}: timm architectures are built for 224-px datasets (family 'standard'); this "
+                         "dataset is of family 'small' (MNIST, CIFAR, 64-px sets): use lenet5, resnet18, resnet34 or "
+                         "mobilenetv2 there")
+    if name not in timm.list_models():
+        close = timm.list_models(f"*{name[:6]}*")[:8]
+        raise ValueError(f"unknown timm architecture {name!r}" + (f"; similar: {', '.join(close)}" if close else
+                                                                   "; see timm.list_models()"))
+    return timm.create_model(name, pretrained=False, num_classes=num_classes, in_chans=in_channels)

@@ -25,7 +25,20 @@ def split_head(model: nn.Module) -> tuple[nn.Module, nn.Linear]:
         return nn.Sequential(model.features, nn.AdaptiveAvgPool2d(1), nn.Flatten(1), dropout), linear
     if isinstance(model, LeNet5):
         return nn.Sequential(model.features, model.embedding), model.classifier
+    if hasattr(model, "forward_head") and isinstance(getattr(model, "get_classifier", lambda: None)(), nn.Linear):
+        return TimmBody(model), model.get_classifier()   # a timm network (methods.models.factory.build_timm)
     raise TypeError(f"split_head does not know {type(model).__name__}; expected a model from build_model")
+
+
+class TimmBody(nn.Module):
+    """A timm network up to its classifier's input: forward_features, then the pooling of forward_head."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model.forward_head(self.model.forward_features(x), pre_logits=True)
 
 
 def resnet_stages(model: torchvision.models.ResNet, x: Tensor) -> list[Tensor]:

@@ -114,7 +114,10 @@ def slurm_head(workdir: Path, fault: str | None) -> subprocess.Popen:
         env["FOCUSNET_FAULT"] = fault   # sbatch --export=ALL hands it to the jobs
     targets = [f"{run.directory}/metrics.json" for run in (REQUEUED, CANCELLED)]
     command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
-               "--profile", str(PROFILE), "--configfile", str(LOCAL_NODE), "--", *targets]
+               "--profile", str(PROFILE), "--configfile", str(LOCAL_NODE),
+               # poll a one-node test cluster sooner than a real one needs (the plugin's defaults: 40 s, then 10 s)
+               "--slurm-init-seconds-before-status-checks", "5", "--seconds-between-status-checks", "3",
+               "--", *targets]
     return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

@@ -63,7 +63,7 @@ def render_figure(name: str, values: list[CellValue], columns: list[str], path_b
     written = []
     for suffix in (".png", ".pdf"):
         path = path_base.with_suffix(suffix)
-        fig.savefig(path, dpi=150)
+        _save(fig, path, dpi=150)
         written.append(path)
     plt.close(fig)
     return written
@@ -97,6 +97,12 @@ def plot_agreement(tables: dict, base: Path, preset: str) -> list[Path]:
     fig.tight_layout()
     paths = [base.with_suffix(".png"), base.with_suffix(".pdf")]
     for path in paths:
-        fig.savefig(path, dpi=120)
+        _save(fig, path, dpi=120)
     plt.close(fig)
     return paths
+
+
+def _save(fig, path: Path, dpi: int) -> None:
+    """A figure whose file depends on its data only: no creation date in the PDF, so a rebuild changes no bytes."""
+    metadata = {"CreationDate": None} if path.suffix == ".pdf" else None
+    fig.savefig(path, dpi=dpi, metadata=metadata)

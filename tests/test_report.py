@@ -129,3 +129,12 @@ def test_missing_runs_are_costed_from_runs_of_their_dataset_and_arch_else_from_t
     hours, unknown = _estimate({"results/paper/mnist/lenet5/baseline/seed7"}, {})
     assert unknown == 0 and hours == pytest.approx(200 * 60000 / rate / 3600)
     assert _estimate({"results/paper/cub200/resnet34/baseline/seed0"}, {}) == (None, 1)   # nothing to go by
+
+
+def test_the_scatter_figure_depends_on_its_data_only(tmp_path):
+    from methods.figures import plot_agreement
+    from methods.report import collect_tables
+    tables = collect_tables("paper", PROJECT_ROOT)
+    first = [path.read_bytes() for path in plot_agreement(tables, tmp_path / "a", "paper")]
+    second = [path.read_bytes() for path in plot_agreement(tables, tmp_path / "b", "paper")]
+    assert first == second   # no creation date in the PDF: a rebuild of unchanged results changes no file

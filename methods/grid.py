@@ -54,6 +54,11 @@ def table_target(preset: str, name: str) -> Path:
     return Path(config.preset(preset)["table_dir"]) / name
 
 
+def table_targets(preset: str) -> list[str]:
+    """tables/<...>.md of every table of the preset."""
+    return [str(table_target(preset, name)) + ".md" for name in table_names(preset)]
+
+
 def preset_of_target(target: str) -> tuple[str, str]:
     """The (preset, table) a target path like tables/smoke/table2 names; the path alone selects the preset."""
     for preset in config.presets():

@@ -122,5 +122,3 @@ def parse_options(options_cls: type, values: dict[str, Any]) -> Any:
         raise ValueError(f"option(s) {missing} of {options_cls.__qualname__} have no value (config/methods.yaml)")
     hints = typing.get_type_hints(options_cls)
     return options_cls(**{name: convert_option(name, value, hints[name]) for name, value in values.items()})
-
-

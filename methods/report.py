@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -113,10 +114,10 @@ def _applies(claim: dict, table, names: set[str]) -> bool:
 
 def comparisons(claims: dict, tables: dict) -> pd.DataFrame:
     import pandas as pd
-    rows, seen = [], set()
+    rows, seen, names = [], set(), set(tables)
     for claim in claims["claims"]:
         for name, (table, values) in tables.items():
-            if not _applies(claim, table, set(tables)):
+            if not _applies(claim, table, names):
                 continue
             for better, worse in claim_pairs(claim, table, values):
                 key = (claim["id"], better.cell.runs, worse.cell.runs)
@@ -249,27 +250,23 @@ def _estimate(missing: set[str], durations: dict[tuple, list[float]]) -> tuple[f
     return (hours if len(missing) > unknown else None), unknown
 
 
-_RATES: dict | None = None
-
-
+@lru_cache(maxsize=None)
 def _benchmark_rates() -> dict[tuple[str, int], float]:
     """(arch, image size) -> training images/s of the suite's engine at reference numerics, the best measured in
     benchmarks/*.json (methods/benchmark.py cells; the throughput and CPU benchmarks write them)."""
-    global _RATES
-    if _RATES is None:
-        import json
-        from methods.benchmark import CELLS
-        from methods.data.facts import get_facts
-        by_name = {cell.name: cell for cell in CELLS.values()}
-        _RATES = {}
-        for path in sorted((PROJECT_ROOT / "benchmarks").glob("*.json")):
-            data = json.loads(path.read_text())
-            for row in (data.get("rows", []) if isinstance(data, dict) else data):
-                cell = by_name.get(row.get("cell") if isinstance(row, dict) else None)
-                if cell and str(row.get("loop", "")).startswith("suite engine (fp32"):
-                    key = (cell.arch, get_facts(cell.dataset).image_size)
-                    _RATES[key] = max(_RATES.get(key, 0.0), float(row["images_per_s"]))
-    return _RATES
+    import json
+    from methods.benchmark import CELLS
+    from methods.data.facts import get_facts
+    by_name = {cell.name: cell for cell in CELLS.values()}
+    rates: dict[tuple[str, int], float] = {}
+    for path in sorted((PROJECT_ROOT / "benchmarks").glob("*.json")):
+        data = json.loads(path.read_text())
+        for row in (data.get("rows", []) if isinstance(data, dict) else data):
+            cell = by_name.get(row.get("cell") if isinstance(row, dict) else None)
+            if cell and str(row.get("loop", "")).startswith("suite engine (fp32"):
+                key = (cell.arch, get_facts(cell.dataset).image_size)
+                rates[key] = max(rates.get(key, 0.0), float(row["images_per_s"]))
+    return rates
 
 
 # --- assembling and writing -------------------------------------------------------------------------------------
@@ -382,7 +379,3 @@ def preset_of_report(target: str) -> str | None:
         if str(report_target(preset)) == str(Path(target).with_suffix("")):
             return preset
     return None
-
-
-def table_targets_of(preset: str) -> list[str]:
-    return [str(table_target(preset, name)) + ".md" for name in table_names(preset)]

@@ -34,6 +34,7 @@ from methods.spec import RunSpec, protocol_hash, resolve
 
 METRICS, EPOCHS, MODEL, LAST, LOG, SNAPSHOTS = "metrics.json", "epochs.csv", "model.pt", "last.pt", "train.log", "snapshots"
 ATTEMPTS, LOCK, RESTORE = "attempts.log", ".lock", "restore"
+SEALED = ((EPOCHS, False), (MODEL, True), (METRICS, False))   # what restore/ keeps, hard-linked or copied; metrics last
 
 # A run has collapsed when its last epoch's training top-1 is below this multiple of chance (100 / K %): a network
 # that predicts one class, or a uniform output, for every input. Trained networks sit far above it (MNIST: >95 %).
@@ -119,7 +120,7 @@ class RunArtifacts:
         replaced later gets a new inode, so the link keeps the sealed weights); the small files are copied, so an
         in-place edit of metrics.json never reaches the sealed copy."""
         from methods.engine import checkpoint
-        for name, link in ((EPOCHS, False), (MODEL, True), (METRICS, False)):
+        for name, link in SEALED:
             checkpoint.atomic_write(self.restore_dir / name, _linker(self.directory / name, link))
         self.last_path.unlink(missing_ok=True)
 
@@ -128,7 +129,7 @@ class RunArtifacts:
         metrics, or None when nothing is sealed. A seal of another protocol stops the run, naming the fix."""
         from methods.engine import checkpoint
         sealed_metrics = self.restore_dir / METRICS
-        if not all((self.restore_dir / name).exists() for name in (EPOCHS, MODEL, METRICS)):
+        if not all((self.restore_dir / name).exists() for name, _ in SEALED):
             return None
         try:
             metrics = json.loads(sealed_metrics.read_text())
@@ -139,7 +140,7 @@ class RunArtifacts:
             raise ArtifactError(f"{self.restore_dir} holds this run finished under protocol {found}, the config now "
                                 f"gives {self.expected_hash}; restore the config, or delete {self.restore_dir} "
                                 "to retrain it")
-        for name, link in ((EPOCHS, False), (MODEL, True), (METRICS, False)):
+        for name, link in SEALED:
             checkpoint.atomic_write(self.directory / name, _linker(self.restore_dir / name, link))
         return metrics
 

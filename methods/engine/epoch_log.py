@@ -9,7 +9,8 @@ from methods.engine.checkpoint import atomic_write
 
 class EpochLog:
     """Rows live in memory and in every checkpoint (Snakemake deletes a failed job's outputs, epochs.csv among
-    them, so a resumed run restores its rows from last.pt, a sealed one from restore/); the CSV is rewritten atomically each epoch."""
+    them, so a resumed run restores its rows from last.pt, a sealed one from restore/); the CSV is rewritten
+    atomically each epoch."""
 
     def __init__(self, path: Path, rows: list[dict] | None = None):
         self.path = path

@@ -4,8 +4,8 @@ from functools import lru_cache
 from methods import config as suite_config
 from methods.engine.gpus import visible_gpus
 from methods.grid import (build_table, complexity_path, donor_for, parse_seeds, preset_of_target, required_runs,
-                          table_names, table_target)
-from methods.report import preset_of_report, report_targets, table_targets_of
+                          table_names, table_target, table_targets)
+from methods.report import preset_of_report, report_targets
 from methods.spec import RUN_DIR_PATTERN, RunSpec, check_run_name
 from methods.table1 import paper_datasets, preset_of_table1, stamp_path, table1_presets, table1_target
 
@@ -43,7 +43,7 @@ def gpu_slots_of(arch: str) -> int:
 
 
 def all_table_targets():
-    return [str(table_target(p, n)) + ".md" for p in suite_config.presets() for n in table_names(p)]
+    return [target for preset in suite_config.presets() for target in table_targets(preset)]
 
 
 @lru_cache(maxsize=None)
@@ -108,7 +108,7 @@ def table_inputs(wc):
 def report_inputs(wc):
     """Every table (and figure) of the report's preset: the report is the target of the whole grid."""
     preset = preset_of_report(f"tables/{wc.target}.md")
-    tables = table_targets_of(preset)
+    tables = table_targets(preset)
     return tables + [t.removesuffix(".md") + ".png" for t in tables if t.removesuffix(".md") in figure_targets()]
 
 

@@ -5,6 +5,13 @@ plain loop is a torchvision DataLoader with per-sample PIL transforms and `loss.
 suite's train_epoch over its in-memory uint8 batches). Writes benchmarks/cpu-lenet5-mnist.md and .json.
 
     python benchmarks/cpu_lenet5.py                 # 300 timed steps per loop and thread count
+
+Besides the two loops it times the engine with each speed switch that applies on a CPU (channels_last,
+torch.compile: protocol switches, methods/engine/speed.py, off in every preset) and states the compute rate each
+loop reaches: the training FLOPs of one image (3 x the forward's, methods/models/complexity.py) times images/s.
+
+    python benchmarks/cpu_lenet5.py --variants ""   # the plain loop and the reference engine only
+    python benchmarks/cpu_lenet5.py --data-root ../shared/datasets   # on real MNIST images instead of random pixels
 """
 import argparse
 import json
@@ -16,7 +23,11 @@ from pathlib import Path
 
 import torch
 
-from methods.benchmark import as_rows, measure
+from methods.benchmark import CELLS, as_rows, measure
+from methods.data import get_facts
+from methods.engine.speed import EngineOptions
+from methods.models import build_model
+from methods.models.complexity import count_flops
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--threads", default="1,2", help="comma-separated torch thread counts")
@@ -24,6 +35,10 @@ parser.add_argument("--steps", type=int, default=300, help="timed training steps
 parser.add_argument("--warmup", type=int, default=20)
 parser.add_argument("--workers", type=int, default=0, help="DataLoader workers of the plain loop")
 parser.add_argument("--out", type=Path, default=Path("benchmarks/cpu-lenet5-mnist.md"))
+parser.add_argument("--data-root", type=Path, default=None,
+                    help="time on the real MNIST training images under this root (default: random pixels)")
+parser.add_argument("--variants", default="channels_last,compile",
+                    help="comma-separated engine switches, each timed as its own row ('' for none)")
 parser.add_argument("--profile-steps", type=int, default=30, help="steps of the engine profiled by operator (0: none)")
 args = parser.parse_args()
 
@@ -36,7 +51,7 @@ def cpu_model() -> str:
         return platform.processor() or platform.machine()
 
 
-def profile_engine_step(steps: int, top: int = 8) -> list[tuple[str, float, float]]:
+def profile_engine_step(steps: int, data, top: int = 8) -> list[tuple[str, float, float]]:
     """(operator, ms per step, share of the step) for the heaviest operators of the engine's LeNet-5 step."""
     import torch.nn.functional as F
     from torch.profiler import profile
@@ -45,7 +60,12 @@ def profile_engine_step(steps: int, top: int = 8) -> list[tuple[str, float, floa
     torch.manual_seed(0)
     model = build_model("lenet5", 10, family="small", in_channels=1)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
-    images, targets = torch.randn(128, 1, 28, 28), torch.randint(0, 10, (128,))
+    if data is None:
+        images, targets = torch.randn(128, 1, 28, 28), torch.randint(0, 10, (128,))
+    else:
+        facts = get_facts("mnist")
+        images = (data.images[:128].float() / 255 - facts.mean[0]) / facts.std[0]
+        targets = data.labels[:128]
 
     def step():
         loss = F.cross_entropy(model(images), targets)
@@ -62,30 +82,50 @@ def profile_engine_step(steps: int, top: int = 8) -> list[tuple[str, float, floa
     return [(e.key, e.self_cpu_time_total / 1000 / steps, e.self_cpu_time_total / total) for e in events[:top]]
 
 
+CPU_SWITCHES = ("channels_last", "compile")
+names = [name for name in args.variants.split(",") if name]
+if set(names) - set(CPU_SWITCHES):
+    sys.exit(f"unknown --variants {sorted(set(names) - set(CPU_SWITCHES))}: use any of {', '.join(CPU_SWITCHES)}")
+variants = tuple(EngineOptions(**{name: True}) for name in names)
+data = None
+if args.data_root is not None:
+    from methods.data import load_splits
+    data, _ = load_splits(get_facts("mnist"), "real", args.data_root)
 rows = []
 for threads in (int(t) for t in args.threads.split(",")):
     torch.set_num_threads(threads)
     for result in measure("lenet5_mnist", torch.device("cpu"), steps=args.steps, warmup=args.warmup,
-                          workers=args.workers, fast=None):
+                          workers=args.workers, variants=variants, data=data):
         rows.append({"threads": threads, **as_rows([result])[0]})
         print(f"{threads} thread(s) | {result.loop}: {result.images_per_s:,.0f} images/s, "
               f"{result.epoch_s:.2f} s/epoch", flush=True)
+def train_flops_per_image() -> float:
+    facts = get_facts(CELLS["lenet5_mnist"].dataset)
+    model = build_model("lenet5", facts.num_classes, family=facts.arch_family, in_channels=facts.channels)
+    return 3 * count_flops(model, (facts.channels, facts.image_size, facts.image_size))
+
+
+flops = train_flops_per_image()
 command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
 machine = f"{cpu_model()}, {torch.get_num_interop_threads()} interop threads, {platform.machine()}, torch {torch.__version__}"
 lines = ["# LeNet-5 / MNIST on a CPU: plain loop vs the suite's engine", "",
-         f"Machine: {machine}", f"Command: `{command}`", "",
+         f"Machine: {machine}", f"Command: `{command}`",
+         "Images: " + ("real MNIST training images (the first of the training split)" if data is not None
+                       else "random pixels (uint8, uniform)"), "",
          "Training steps only (forward, backward, SGD step, batching) after warm-up, batch 128; s/epoch is 60,000 "
-         "images over that rate (evaluation, about 1 s of a real epoch here, not included).", "",
-         "| threads | loop | images/s | s/epoch | x plain |", "|---|---|---|---|---|"]
+         "images over that rate (evaluation, about 1 s of a real epoch here, not included). GFLOP/s: "
+         f"{flops / 1e6:.2f} MFLOP of training per image (3 x the forward) times images/s.", "",
+         "| threads | loop | images/s | s/epoch | GFLOP/s | x plain |", "|---|---|---|---|---|---|"]
 for row in rows:
     plain = next(r["images_per_s"] for r in rows if r["threads"] == row["threads"] and r["loop"].startswith("plain"))
     lines.append(f"| {row['threads']} | {row['loop']} | {row['images_per_s']:,.0f} | {row['epoch_s']:.2f} | "
-                 f"{row['images_per_s'] / plain:.2f} |")
+                 f"{row['images_per_s'] * flops / 1e9:.1f} | {row['images_per_s'] / plain:.2f} |")
 if args.profile_steps:
     lines += ["", f"Where one thread's time goes: the engine's training step (Baseline, batch 128), {args.profile_steps} "
               "steps under torch.profiler, by operator (self CPU time):", "",
               "| operator | ms per step | share |", "|---|---|---|"]
-    lines += [f"| {name} | {ms:.2f} | {share:.0%} |" for name, ms, share in profile_engine_step(args.profile_steps)]
+    lines += [f"| {name} | {ms:.2f} | {share:.0%} |" for name, ms, share in profile_engine_step(args.profile_steps, data)]
 args.out.write_text("\n".join(lines) + "\n")
-args.out.with_suffix(".json").write_text(json.dumps({"machine": machine, "command": command, "rows": rows}, indent=1))
+args.out.with_suffix(".json").write_text(json.dumps({"machine": machine, "command": command,
+                                                    "train_flops_per_image": flops, "rows": rows}, indent=1))
 print(f"wrote {args.out}")

@@ -34,7 +34,7 @@ fast = dataclasses.replace(FAST, compile=FAST.compile and not args.no_compile)
 results = []
 for cell in args.cells.split(","):
     for row in measure(cell, device, steps=args.steps, warmup=args.warmup, workers=args.workers, tiny=args.tiny,
-                       fast=fast):
+                       variants=(fast,)):
         print(f"{row.cell} | {row.loop}: {row.images_per_s:,.0f} images/s, {row.epoch_s:.2f} s/epoch", flush=True)
         results.append(row)
 name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"

@@ -53,6 +53,7 @@ CELLS = {
     "mobilenetv2_cifar": Cell("MobileNetV2, CIFAR (32 px)", "cifar10", "mobilenetv2", 50_000),
     "resnet18_224px": Cell("ResNet-18, 224 px (Imagewoof shape)", "imagewoof", "resnet18", 9_025),
 }
+REFERENCE_LOOP = "suite engine (fp32, NCHW, eager)"
 FAST = EngineOptions(amp="bf16", channels_last=True, compile=True, image_store=512)
 
 
@@ -68,25 +69,33 @@ class Measurement:
 
 
 def measure(cell_key: str, device: torch.device, *, steps: int, warmup: int, workers: int,
-            tiny: bool = False, fast: EngineOptions | None = FAST) -> list[Measurement]:
-    """Plain loop, engine (reference numerics) and engine (speed switches) on one cell."""
+            tiny: bool = False, variants: tuple[EngineOptions, ...] = (FAST,),
+            data: TensorSplit | None = None) -> list[Measurement]:
+    """Plain loop, engine (reference numerics) and the engine with each variant's speed switches on one cell.
+
+    `data`: real training images of the cell's dataset to time on (its first images, as many as the steps take)
+    instead of random pixels: the kernels' speed depends on the pixels (benchmarks/cpu-lenet5-findings.md)."""
     cell = CELLS[cell_key]
     facts = get_facts(cell.dataset)
     if tiny:   # a few small images: checks the benchmark itself on a CPU, measures nothing of interest
         facts = facts.replace(image_size=min(facts.image_size, 32), batch_size=8)
     n_images = facts.batch_size * (steps + warmup)
     torch.manual_seed(0)
-    images = torch.randint(0, 256, (n_images, facts.channels, facts.image_size, facts.image_size), dtype=torch.uint8)
-    labels = torch.randint(0, facts.num_classes, (n_images,))
+    if data is None:
+        images = torch.randint(0, 256, (n_images, facts.channels, facts.image_size, facts.image_size),
+                               dtype=torch.uint8)
+        labels = torch.randint(0, facts.num_classes, (n_images,))
+    else:
+        images, labels = data.images[:n_images], data.labels[:n_images]
     flops = 3 * count_flops(build_model(cell.arch, facts.num_classes, family=facts.arch_family,
                                         in_channels=facts.channels), (facts.channels, facts.image_size, facts.image_size))
     with tempfile.TemporaryDirectory() as folder:
         split = _split(facts, images, labels, Path(folder))
         runs = [("plain loop (DataLoader + PIL, fp32)", lambda: _plain_loop(cell, facts, split, device, workers, steps, warmup)),
-                ("suite engine (fp32, NCHW, eager)", lambda: _engine(cell, facts, split, device, workers, steps, warmup, EngineOptions()))]
-        if fast is not None:   # None: the reference numerics only (e.g. on a CPU)
-            runs.append((f"suite engine ({_describe(fast)})",
-                         lambda: _engine(cell, facts, split, device, workers, steps, warmup, fast)))
+                (REFERENCE_LOOP, lambda: _engine(cell, facts, split, device, workers, steps, warmup, EngineOptions()))]
+        runs += [(f"suite engine ({_describe(variant)})",
+                  lambda variant=variant: _engine(cell, facts, split, device, workers, steps, warmup, variant))
+                 for variant in variants]
         results = []
         for label, run in runs:
             _reset_peak(device)

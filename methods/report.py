@@ -10,12 +10,16 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from methods import PROJECT_ROOT, config
-from methods.grid import build_table, table_names, table_target
+from methods.grid import build_table, table_names
 from methods.tables import CellValue, collect
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CLAIMS = PROJECT_ROOT / "tables" / "paper_claims.yaml"
 ALPHA = 0.05   # one-sided significance of a paired t-test over seeds
@@ -255,7 +259,7 @@ def _benchmark_rates() -> dict[tuple[str, int], float]:
     """(arch, image size) -> training images/s of the suite's engine at reference numerics, the best measured in
     benchmarks/*.json (methods/benchmark.py cells; the throughput and CPU benchmarks write them)."""
     import json
-    from methods.benchmark import CELLS
+    from methods.benchmark import CELLS, REFERENCE_LOOP
     from methods.data.facts import get_facts
     by_name = {cell.name: cell for cell in CELLS.values()}
     rates: dict[tuple[str, int], float] = {}
@@ -263,7 +267,7 @@ def _benchmark_rates() -> dict[tuple[str, int], float]:
         data = json.loads(path.read_text())
         for row in (data.get("rows", []) if isinstance(data, dict) else data):
             cell = by_name.get(row.get("cell") if isinstance(row, dict) else None)
-            if cell and str(row.get("loop", "")).startswith("suite engine (fp32"):
+            if cell and row.get("loop") == REFERENCE_LOOP:
                 key = (cell.arch, get_facts(cell.dataset).image_size)
                 rates[key] = max(rates.get(key, 0.0), float(row["images_per_s"]))
     return rates

@@ -5,7 +5,10 @@ import csv
 import json
 import statistics
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping
 
 from methods import PROJECT_ROOT, config
 from methods.engine.artifacts import RunArtifacts, agrees, best_and_final, collapsed
@@ -50,9 +53,12 @@ class CellValue:
         return len(self.values) + len(self.collapsed)
 
 
-def paper_values(path: Path = PAPER_RESULTS) -> dict[tuple[str, str, str, str], float]:
+@lru_cache(maxsize=None)
+def paper_values(path: Path = PAPER_RESULTS) -> Mapping[tuple[str, str, str, str], float]:
+    """(table, row, column, metric) -> the paper's number; read once per process, read-only."""
     with path.open(newline="") as handle:
-        return {(r["table"], r["row"], r["column"], r["metric"]): float(r["value"]) for r in csv.DictReader(handle)}
+        return MappingProxyType({(r["table"], r["row"], r["column"], r["metric"]): float(r["value"])
+                                 for r in csv.DictReader(handle)})
 
 
 def collect(table: Table, root: Path = Path(".")) -> list[CellValue]:
@@ -160,7 +166,7 @@ def legend(table: Table, values: list[CellValue]) -> list[str]:
     pending = sorted({v.cell.pending for v in values if v.cell.pending})
     not_run = sorted({f"{v.cell.row}: {v.cell.not_run}" for v in values if v.cell.not_run})
     if missing:
-        lines.append(f"missing ({len(missing)}): no metrics file yet for " + ", ".join(missing))
+        lines.append(f"missing ({len(missing)}): no metrics file yet for " + grouped_by_cell_directory(missing))
     if stale:
         lines.append(f"stale ({len(stale)}): run under another protocol than config/ resolves now, not shown; "
                      "rerun with snakemake --forcerun <dir>/metrics.json: " + ", ".join(stale))
@@ -176,6 +182,19 @@ def legend(table: Table, values: list[CellValue]) -> list[str]:
                      "shows; rerun with snakemake --forcerun <dir>/metrics.json: " + ", ".join(inconsistent))
     lines.extend(table.spec.get("notes", []))
     return lines
+
+
+def grouped_by_cell_directory(paths: list[str]) -> str:
+    """Run directories grouped by their dataset/arch directory, which is named once:
+    'results/paper/mnist/lenet5/: dropmax/seed1, dropmax/seed2; results/paper/cub200/resnet18/: ...'."""
+    groups: dict[str, list[str]] = {}
+    for path in paths:
+        parts = Path(path).parts
+        if len(parts) == 6 and parts[0] == "results":      # results/<preset>/<dataset>/<arch>/<run>/seed<k>
+            groups.setdefault("/".join(parts[:4]) + "/: ", []).append("/".join(parts[4:]))
+        else:
+            groups.setdefault("", []).append(path)
+    return "; ".join(prefix + ", ".join(items) for prefix, items in groups.items())
 
 
 def _grid(table: Table, values: list[CellValue]):

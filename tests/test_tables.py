@@ -164,3 +164,12 @@ def test_an_unknown_table_target_is_one_line(tmp_path):
                                 cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
         lines = result.stderr.strip().splitlines()
         assert result.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: no table target"), lines
+
+
+def test_missing_runs_are_listed_under_their_dataset_and_arch_directory_named_once():
+    from methods.tables import grouped_by_cell_directory
+    paths = ["results/paper/mnist/lenet5/dropmax/seed1", "results/paper/mnist/lenet5/dropmax/seed2",
+             "results/paper/cub200/resnet18/baseline/seed0", "/tmp/x/results/paper/complexity/table4.json"]
+    assert grouped_by_cell_directory(paths) == (
+        "results/paper/mnist/lenet5/: dropmax/seed1, dropmax/seed2; results/paper/cub200/resnet18/: baseline/seed0; "
+        "/tmp/x/results/paper/complexity/table4.json")

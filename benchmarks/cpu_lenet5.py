@@ -21,14 +21,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import torch
-
-from methods.benchmark import CELLS, as_rows, measure
-from methods.data import get_facts
-from methods.engine.speed import EngineOptions
-from methods.models import build_model
-from methods.models.complexity import count_flops
-
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--threads", default="1,2", help="comma-separated torch thread counts")
 parser.add_argument("--steps", type=int, default=300, help="timed training steps per loop")
@@ -41,6 +33,18 @@ parser.add_argument("--variants", default="channels_last,compile",
                     help="comma-separated engine switches, each timed as its own row ('' for none)")
 parser.add_argument("--profile-steps", type=int, default=30, help="steps of the engine profiled by operator (0: none)")
 args = parser.parse_args()
+CPU_SWITCHES = ("channels_last", "compile")
+names = [name for name in args.variants.split(",") if name]
+if set(names) - set(CPU_SWITCHES):
+    sys.exit(f"unknown --variants {sorted(set(names) - set(CPU_SWITCHES))}: use any of {', '.join(CPU_SWITCHES)}")
+
+import torch  # noqa: E402  (after the arguments are checked: a bad one fails at once, before torch loads)
+
+from methods.benchmark import CELLS, as_rows, measure  # noqa: E402
+from methods.data import get_facts  # noqa: E402
+from methods.engine.speed import EngineOptions  # noqa: E402
+from methods.models import build_model  # noqa: E402
+from methods.models.complexity import count_flops  # noqa: E402
 
 
 def cpu_model() -> str:
@@ -82,10 +86,6 @@ def profile_engine_step(steps: int, data, top: int = 8) -> list[tuple[str, float
     return [(e.key, e.self_cpu_time_total / 1000 / steps, e.self_cpu_time_total / total) for e in events[:top]]
 
 
-CPU_SWITCHES = ("channels_last", "compile")
-names = [name for name in args.variants.split(",") if name]
-if set(names) - set(CPU_SWITCHES):
-    sys.exit(f"unknown --variants {sorted(set(names) - set(CPU_SWITCHES))}: use any of {', '.join(CPU_SWITCHES)}")
 variants = tuple(EngineOptions(**{name: True}) for name in names)
 data = None
 if args.data_root is not None:

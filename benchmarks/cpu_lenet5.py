@@ -40,11 +40,9 @@ if set(names) - set(CPU_SWITCHES):
 
 import torch  # noqa: E402  (after the arguments are checked: a bad one fails at once, before torch loads)
 
-from methods.benchmark import CELLS, as_rows, measure  # noqa: E402
+from methods.benchmark import as_rows, measure, train_flops_per_image  # noqa: E402
 from methods.data import get_facts  # noqa: E402
 from methods.engine.speed import EngineOptions  # noqa: E402
-from methods.models import build_model  # noqa: E402
-from methods.models.complexity import count_flops  # noqa: E402
 
 
 def cpu_model() -> str:
@@ -99,13 +97,7 @@ for threads in (int(t) for t in args.threads.split(",")):
         rows.append({"threads": threads, **as_rows([result])[0]})
         print(f"{threads} thread(s) | {result.loop}: {result.images_per_s:,.0f} images/s, "
               f"{result.epoch_s:.2f} s/epoch", flush=True)
-def train_flops_per_image() -> float:
-    facts = get_facts(CELLS["lenet5_mnist"].dataset)
-    model = build_model("lenet5", facts.num_classes, family=facts.arch_family, in_channels=facts.channels)
-    return 3 * count_flops(model, (facts.channels, facts.image_size, facts.image_size))
-
-
-flops = train_flops_per_image()
+flops = train_flops_per_image("lenet5", get_facts("mnist"))
 command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
 machine = f"{cpu_model()}, {torch.get_num_interop_threads()} interop threads, {platform.machine()}, torch {torch.__version__}"
 lines = ["# LeNet-5 / MNIST on a CPU: plain loop vs the suite's engine", "",

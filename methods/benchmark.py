@@ -87,8 +87,7 @@ def measure(cell_key: str, device: torch.device, *, steps: int, warmup: int, wor
         labels = torch.randint(0, facts.num_classes, (n_images,))
     else:
         images, labels = data.images[:n_images], data.labels[:n_images]
-    flops = 3 * count_flops(build_model(cell.arch, facts.num_classes, family=facts.arch_family,
-                                        in_channels=facts.channels), (facts.channels, facts.image_size, facts.image_size))
+    flops = train_flops_per_image(cell.arch, facts)
     with tempfile.TemporaryDirectory() as folder:
         split = _split(facts, images, labels, Path(folder))
         runs = [("plain loop (DataLoader + PIL, fp32)", lambda: _plain_loop(cell, facts, split, device, workers, steps, warmup)),
@@ -104,6 +103,12 @@ def measure(cell_key: str, device: torch.device, *, steps: int, warmup: int, wor
             results.append(Measurement(cell.name, label, facts.batch_size, rate, cell.epoch_images / rate,
                                        _peak_gib(device), _peak_fraction(device, rate * flops)))
     return results
+
+
+def train_flops_per_image(arch: str, facts) -> float:
+    """FLOPs of training on one image: 3 x the forward's (forward, and a backward of about twice its cost)."""
+    model = build_model(arch, facts.num_classes, family=facts.arch_family, in_channels=facts.channels)
+    return 3 * count_flops(model, (facts.channels, facts.image_size, facts.image_size))
 
 
 def _split(facts, images, labels, folder: Path):

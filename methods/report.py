@@ -199,17 +199,48 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+def _ranked_cells(values: list[CellValue], column: str) -> list[CellValue]:
+    """The accuracy cells of a column that have both our number and the paper's: the rows whose orders can be
+    compared. A complexity table's rows are different units (parameters, FLOPs), so they have no order."""
+    return [v for v in values if v.cell.column == column and not v.cell.complexity and v.mean is not None
+            and v.paper is not None]
+
+
+def _tau(cells: list[CellValue]) -> float | None:
+    from scipy import stats
+    tau = stats.kendalltau([v.mean for v in cells], [v.paper for v in cells]).statistic
+    return None if math.isnan(tau) else float(tau)
+
+
 def _kendall(table, values: list[CellValue]) -> float | None:
     """Mean over columns of Kendall's tau between our order of the rows and the paper's (rows with both)."""
-    from scipy import stats
-    taus = []
-    for column in table.columns:
-        both = [v for v in values if v.cell.column == column and v.mean is not None and v.paper is not None]
-        if len(both) >= 2:
-            tau = stats.kendalltau([v.mean for v in both], [v.paper for v in both]).statistic
-            if not math.isnan(tau):
-                taus.append(float(tau))
-    return _mean(taus)
+    taus = [_tau(cells) for column in table.columns if len(cells := _ranked_cells(values, column)) >= 2]
+    return _mean([tau for tau in taus if tau is not None])
+
+
+def row_orders(tables: dict) -> pd.DataFrame:
+    """Per column with two or more rows that have both numbers: our order of those rows and the paper's, highest
+    first, side by side with their Kendall tau (the Tables section gives each table's mean of these taus)."""
+    import pandas as pd
+    rows = []
+    for name, (table, values) in tables.items():
+        for column in table.columns:
+            cells = _ranked_cells(values, column)
+            if len(cells) >= 2:
+                rows.append({"table": name, "column": column, "rows": len(cells), "kendall tau": _tau(cells),
+                             "ours, highest first": _order(cells, lambda v: v.mean),
+                             "paper, highest first": _order(cells, lambda v: v.paper)})
+    columns = ["table", "column", "rows", "kendall tau", "ours, highest first", "paper, highest first"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _order(cells: list[CellValue], number) -> str:
+    """'DropMax 99.23 > FocusNet (Ours) 99.12 = ...': rows by `number`, highest first, '=' where two are equal."""
+    ranked = sorted(cells, key=number, reverse=True)
+    text = f"{ranked[0].cell.row} {number(ranked[0]):.2f}"
+    for previous, cell in zip(ranked, ranked[1:]):
+        text += f" {'=' if number(cell) == number(previous) else '>'} {cell.cell.row} {number(cell):.2f}"
+    return text
 
 
 def _device_kind(device: str) -> str:
@@ -288,7 +319,7 @@ def build_report(preset: str, root: Path = Path("."), seeds: tuple[int, ...] | N
     tables = collect_tables(preset, root, seeds)
     compared = comparisons(claims, tables)
     return {"preset": preset, "tables": tables, "summary": table_summary(tables, claims["tolerance_pp"], root, preset),
-            "claims": claim_verdicts(claims, compared), "comparisons": compared,
+            "claims": claim_verdicts(claims, compared), "comparisons": compared, "orders": row_orders(tables),
             "tolerance": claims["tolerance_pp"]}
 
 
@@ -305,8 +336,9 @@ def _legend(report: dict) -> list[str]:
     return [
         "Tables: cells regenerated of the cells the preset runs; |ours - paper| over regenerated cells with a "
         f"paper number; within: cells inside 2 std of their seeds (>= 2 seeds) or {report['tolerance']} points "
-        "(one seed) of the paper; Kendall tau: our order of the rows against the paper's, mean over columns; hours "
-        "spent: recorded train time of the finished runs; est. hours missing: from finished runs of the same "
+        "(one seed) of the paper; Kendall tau: our order of the rows against the paper's, mean over columns (each "
+        "column's two orders are under Row order); hours spent: recorded train time of the finished runs; est. "
+        "hours missing: from finished runs of the same "
         "dataset and architecture (same method first), else from the throughput benchmark's training rate "
         "(benchmarks/*.json) for that architecture and image size; unestimated where neither exists.",
         "Claims (tables/paper_claims.yaml): each compares two rows cell by cell. With several seeds a comparison "
@@ -314,6 +346,9 @@ def _legend(report: dict) -> list[str]:
         f"{ALPHA}, else not significant); with one seed it uses the sign only and says 'one run'. A claim is "
         "supported when every comparison is, contradicted when any is, open otherwise, and 'not enough runs' "
         "when no comparison has runs on both sides. Collapsed seeds are not compared.",
+        "Row order: per column, the rows that have both our number (mean over seeds) and the paper's, ordered by "
+        "each, highest first, with their Kendall tau (1: the same order; -1: reversed). Rows the paper does not "
+        "have (the suite's own), and complexity tables (their rows are parameters and FLOPs), are not ranked.",
     ]
 
 
@@ -324,6 +359,8 @@ def render_markdown(report: dict) -> str:
              _markdown(report["summary"]), "", "## The paper's claims", "",
              _markdown(report["claims"]), "", "## Comparisons, seed-paired", "",
              _markdown(report["comparisons"]) if len(report["comparisons"]) else "(no claim applies to this preset)",
+             "", "## Row order, ours against the paper", "",
+             _markdown(report["orders"]) if len(report["orders"]) else "(no column has two rows with both numbers)",
              "", "## How to read this report", "", *[f"- {line}" for line in _legend(report)]]
     return "\n".join(parts) + "\n"
 
@@ -346,7 +383,7 @@ def _markdown(frame: pd.DataFrame) -> str:
 def render_latex(report: dict) -> str:
     parts = []
     for caption, frame in (("Tables", report["summary"]), ("Claims", report["claims"]),
-                           ("Comparisons", report["comparisons"])):
+                           ("Comparisons", report["comparisons"]), ("Row order", report["orders"])):
         parts.append(_formatted(frame, "--").to_latex(index=False, longtable=False, escape=True,
                                                       caption=f"{report['preset']} preset: {caption}"))
     return "\n".join(parts)
@@ -355,7 +392,8 @@ def render_latex(report: dict) -> str:
 def render_csv(report: dict) -> str:
     import pandas as pd
     frames = [frame.assign(section=section) for section, frame in
-              (("table", report["summary"]), ("claim", report["claims"]), ("comparison", report["comparisons"]))]
+              (("table", report["summary"]), ("claim", report["claims"]), ("comparison", report["comparisons"]),
+                                ("row order", report["orders"]))]
     return pd.concat(frames, ignore_index=True).to_csv(index=False)
 
 

@@ -10,7 +10,7 @@ import pytest
 from methods import PROJECT_ROOT
 from methods.grid import build_table
 from methods.report import (build_report, claim_pairs, claim_verdicts, comparisons, load_claims, paired,
-                            render_markdown, report_target)
+                            render_markdown, report_target, row_orders)
 from methods.tables import CellValue
 
 
@@ -74,6 +74,30 @@ def test_every_paper_claim_finds_its_cells_and_none_is_supported_without_runs():
     assert set(verdicts["verdict"]) == {"not enough runs"}
 
 
+def test_row_orders_put_ours_beside_the_papers_with_their_tau():
+    table, values = empty_cells("paper", "table2")
+    ours = {"Baseline": ([99.0, 99.5], 99.31), "DropMax": ([99.5], 99.43), "FocusNet (Ours)": ([99.25], 99.56)}
+    for value in values:
+        if value.cell.column == "MNIST" and value.cell.row in ours:
+            value.values, value.paper = ours[value.cell.row]
+        elif value.cell.column == "MNIST":
+            value.values = [99.9]                  # a suite's row: no paper number, so not ranked
+        elif value.cell.column == "CIFAR-10" and value.cell.row == "Baseline":
+            value.values, value.paper = [95.0], 95.5   # one row with both numbers: no order to compare
+    orders = row_orders({"table2": (table, values)})
+    assert orders[["table", "column", "rows"]].values.tolist() == [["table2", "MNIST", 3]]
+    row = orders.iloc[0]
+    assert row["ours, highest first"] == "DropMax 99.50 > Baseline 99.25 = FocusNet (Ours) 99.25"
+    assert row["paper, highest first"] == "FocusNet (Ours) 99.56 > DropMax 99.43 > Baseline 99.31"
+    # pairs: (Baseline, DropMax) concordant, (DropMax, FocusNet) discordant, (Baseline, FocusNet) tied in ours:
+    # tau-b = (1 - 1) / sqrt((3 - 1) * (3 - 0)) = 0
+    assert row["kendall tau"] == pytest.approx(0.0)
+    table, values = empty_cells("paper", "table4")            # parameters beside FLOPs: not an order of rows
+    for value in values:
+        value.values, value.paper = [11.27], 11.69
+    assert row_orders({"table4": (table, values)}).empty
+
+
 def test_the_paper_report_of_the_committed_runs_lists_every_claim():
     report = build_report("paper", PROJECT_ROOT)
     claims = report["claims"].set_index("claim")
@@ -85,6 +109,7 @@ def test_the_paper_report_of_the_committed_runs_lists_every_claim():
     assert table2["regenerated"] >= 2 and table2["hours spent"] > 0
     text = render_markdown(report)
     assert "## The paper's claims" in text and "not the paper's data" not in text
+    assert "## Row order, ours against the paper" in text and "MNIST" in set(report["orders"]["column"])
 
 
 def test_the_demo_report_compares_three_seeds_and_says_it_is_not_the_papers_data():

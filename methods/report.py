@@ -167,7 +167,8 @@ def claim_verdicts(claims: dict, compared: pd.DataFrame) -> pd.DataFrame:
 
 # --- per-table agreement, rank agreement, cost -----------------------------------------------------------------
 
-def table_summary(tables: dict, tolerance: float, root: Path, preset: str) -> pd.DataFrame:
+def table_summary(tables: dict, tolerance: float, root: Path, preset: str, orders: pd.DataFrame) -> pd.DataFrame:
+    """One row per table; its Kendall tau is the mean of its columns' taus in `orders` (row_orders)."""
     import pandas as pd
     durations = _recorded_durations(preset, root)
     rows = []
@@ -188,7 +189,8 @@ def table_summary(tables: dict, tolerance: float, root: Path, preset: str) -> pd
         rows.append({"table": name, "cells": len(planned), "regenerated": len(regenerated),
                      "mean |ours-paper|": _mean(gaps), "max |ours-paper|": max(gaps) if gaps else None,
                      "within": f"{len(within)}/{len(accuracy)}" if accuracy else "—",
-                     "kendall tau": _kendall(table, values), "hours spent": sum(spent.values()) / 3600,
+                     "kendall tau": _mean(orders.loc[orders["table"] == name, "kendall tau"].dropna().tolist()),
+                     "hours spent": sum(spent.values()) / 3600,
                      "on": ", ".join(sorted({_device_kind(d) for d in devices})) or "—",
                      "runs missing": len(missing), "est. hours missing": estimate,
                      "unestimated": unknown})
@@ -210,12 +212,6 @@ def _tau(cells: list[CellValue]) -> float | None:
     from scipy import stats
     tau = stats.kendalltau([v.mean for v in cells], [v.paper for v in cells]).statistic
     return None if math.isnan(tau) else float(tau)
-
-
-def _kendall(table, values: list[CellValue]) -> float | None:
-    """Mean over columns of Kendall's tau between our order of the rows and the paper's (rows with both)."""
-    taus = [_tau(cells) for column in table.columns if len(cells := _ranked_cells(values, column)) >= 2]
-    return _mean([tau for tau in taus if tau is not None])
 
 
 def row_orders(tables: dict) -> pd.DataFrame:
@@ -317,9 +313,10 @@ def collect_tables(preset: str, root: Path, seeds: tuple[int, ...] | None = None
 def build_report(preset: str, root: Path = Path("."), seeds: tuple[int, ...] | None = None) -> dict:
     claims = load_claims()
     tables = collect_tables(preset, root, seeds)
-    compared = comparisons(claims, tables)
-    return {"preset": preset, "tables": tables, "summary": table_summary(tables, claims["tolerance_pp"], root, preset),
-            "claims": claim_verdicts(claims, compared), "comparisons": compared, "orders": row_orders(tables),
+    compared, orders = comparisons(claims, tables), row_orders(tables)
+    return {"preset": preset, "tables": tables,
+            "summary": table_summary(tables, claims["tolerance_pp"], root, preset, orders),
+            "claims": claim_verdicts(claims, compared), "comparisons": compared, "orders": orders,
             "tolerance": claims["tolerance_pp"]}
 
 
@@ -338,9 +335,9 @@ def _legend(report: dict) -> list[str]:
         f"paper number; within: cells inside 2 std of their seeds (>= 2 seeds) or {report['tolerance']} points "
         "(one seed) of the paper; Kendall tau: our order of the rows against the paper's, mean over columns (each "
         "column's two orders are under Row order); hours spent: recorded train time of the finished runs; est. "
-        "hours missing: from finished runs of the same "
-        "dataset and architecture (same method first), else from the throughput benchmark's training rate "
-        "(benchmarks/*.json) for that architecture and image size; unestimated where neither exists.",
+        "hours missing: from finished runs of the same dataset and architecture (same method first), else from the "
+        "throughput benchmark's training rate (benchmarks/*.json) for that architecture and image size; "
+        "unestimated where neither exists.",
         "Claims (tables/paper_claims.yaml): each compares two rows cell by cell. With several seeds a comparison "
         f"is a one-sided paired t-test over the seeds both cells finished (supported / contradicted at p < "
         f"{ALPHA}, else not significant); with one seed it uses the sign only and says 'one run'. A claim is "
@@ -391,9 +388,9 @@ def render_latex(report: dict) -> str:
 
 def render_csv(report: dict) -> str:
     import pandas as pd
-    frames = [frame.assign(section=section) for section, frame in
-              (("table", report["summary"]), ("claim", report["claims"]), ("comparison", report["comparisons"]),
-                                ("row order", report["orders"]))]
+    sections = (("table", report["summary"]), ("claim", report["claims"]), ("comparison", report["comparisons"]),
+                ("row order", report["orders"]))
+    frames = [frame.assign(section=section) for section, frame in sections]
     return pd.concat(frames, ignore_index=True).to_csv(index=False)
 
 

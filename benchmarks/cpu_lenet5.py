@@ -40,9 +40,13 @@ if set(names) - set(CPU_SWITCHES):
 
 import torch  # noqa: E402  (after the arguments are checked: a bad one fails at once, before torch loads)
 
-from methods.benchmark import as_rows, measure, train_flops_per_image  # noqa: E402
+from methods.benchmark import CELLS, as_rows, measure, train_flops_per_image  # noqa: E402
 from methods.data import get_facts  # noqa: E402
 from methods.engine.speed import EngineOptions  # noqa: E402
+
+CELL_KEY = "lenet5_mnist"
+CELL = CELLS[CELL_KEY]
+FACTS = get_facts(CELL.dataset)
 
 
 def cpu_model() -> str:
@@ -57,17 +61,17 @@ def profile_engine_step(steps: int, data, top: int = 8) -> list[tuple[str, float
     """(operator, ms per step, share of the step) for the heaviest operators of the engine's LeNet-5 step."""
     import torch.nn.functional as F
     from torch.profiler import profile
+    from methods.data.tensor_ops import normalise
     from methods.models import build_model
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    model = build_model("lenet5", 10, family="small", in_channels=1)
+    model = build_model(CELL.arch, FACTS.num_classes, family=FACTS.arch_family, in_channels=FACTS.channels)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
     if data is None:
-        images, targets = torch.randn(128, 1, 28, 28), torch.randint(0, 10, (128,))
+        images = torch.randn(128, FACTS.channels, FACTS.image_size, FACTS.image_size)
+        targets = torch.randint(0, FACTS.num_classes, (128,))
     else:
-        facts = get_facts("mnist")
-        images = (data.images[:128].float() / 255 - facts.mean[0]) / facts.std[0]
-        targets = data.labels[:128]
+        images, targets = normalise(data.images[:128], FACTS.mean, FACTS.std), data.labels[:128]
 
     def step():
         loss = F.cross_entropy(model(images), targets)
@@ -88,16 +92,16 @@ variants = tuple(EngineOptions(**{name: True}) for name in names)
 data = None
 if args.data_root is not None:
     from methods.data import load_splits
-    data, _ = load_splits(get_facts("mnist"), "real", args.data_root)
+    data, _ = load_splits(FACTS, "real", args.data_root)
 rows = []
 for threads in (int(t) for t in args.threads.split(",")):
     torch.set_num_threads(threads)
-    for result in measure("lenet5_mnist", torch.device("cpu"), steps=args.steps, warmup=args.warmup,
+    for result in measure(CELL_KEY, torch.device("cpu"), steps=args.steps, warmup=args.warmup,
                           workers=args.workers, variants=variants, data=data):
         rows.append({"threads": threads, **as_rows([result])[0]})
         print(f"{threads} thread(s) | {result.loop}: {result.images_per_s:,.0f} images/s, "
               f"{result.epoch_s:.2f} s/epoch", flush=True)
-flops = train_flops_per_image("lenet5", get_facts("mnist"))
+flops = train_flops_per_image(CELL.arch, FACTS)
 command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
 machine = f"{cpu_model()}, {torch.get_num_interop_threads()} interop threads, {platform.machine()}, torch {torch.__version__}"
 lines = ["# LeNet-5 / MNIST on a CPU: plain loop vs the suite's engine", "",

@@ -32,12 +32,16 @@ parser.add_argument("--data-root", type=Path, default=None,
 parser.add_argument("--variants", default="channels_last,compile",
                     help="comma-separated engine switches, each timed as its own row ('' for none)")
 parser.add_argument("--profile-steps", type=int, default=30, help="steps of the engine profiled by operator (0: none)")
+parser.add_argument("--cpu-isa", default=None, help="CPU kernels: avx2 or native (default: config/config.yaml cpu_isa)")
 args = parser.parse_args()
 CPU_SWITCHES = ("channels_last", "compile")
 names = [name for name in args.variants.split(",") if name]
 if set(names) - set(CPU_SWITCHES):
     sys.exit(f"unknown --variants {sorted(set(names) - set(CPU_SWITCHES))}: use any of {', '.join(CPU_SWITCHES)}")
 
+from methods import cpu_isa  # noqa: E402
+
+cpu_isa.pin(args.cpu_isa)   # the kernels the suite's runs use, unless asked otherwise: before torch loads
 import torch  # noqa: E402  (after the arguments are checked: a bad one fails at once, before torch loads)
 
 from methods.benchmark import CELLS, as_rows, measure, train_flops_per_image  # noqa: E402
@@ -103,7 +107,8 @@ for threads in (int(t) for t in args.threads.split(",")):
               f"{result.epoch_s:.2f} s/epoch", flush=True)
 flops = train_flops_per_image(CELL.arch, FACTS)
 command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
-machine = f"{cpu_model()}, {torch.get_num_interop_threads()} interop threads, {platform.machine()}, torch {torch.__version__}"
+machine = (f"{cpu_model()}, {torch.get_num_interop_threads()} interop threads, {platform.machine()}, torch {torch.__version__}, "
+           f"cpu_isa {cpu_isa.in_force()['cpu_isa']} (ATen {torch.backends.cpu.get_cpu_capability()})")
 lines = ["# LeNet-5 / MNIST on a CPU: plain loop vs the suite's engine", "",
          f"Machine: {machine}", f"Command: `{command}`",
          "Images: " + ("real MNIST training images (the first of the training split)" if data is not None

@@ -1,4 +1,5 @@
-"""Command line: `python -m methods {train,check-data,table,runs}`; the Snakemake scripts call main() directly."""
+"""Command line: `python -m methods {train,verify,check-data,table,runs}`; the Snakemake scripts call main() directly.
+Commands that run torch pin the CPU instruction set first (methods.cpu_isa), before anything imports torch."""
 from __future__ import annotations
 
 import argparse
@@ -24,6 +25,23 @@ def train(spec: RunSpec, data_root: str, cache_dir: str | None, num_workers: int
     return train_run(spec, runtime)
 
 
+def verify(spec: RunSpec, epochs: int | None, data_root: str, cache_dir: str | None, num_workers: int,
+           scratch: str | None, record: bool, install_weights: bool = False) -> bool:
+    """Retrain a finished run's first epochs in a scratch place and compare them with its epochs.csv."""
+    from methods.engine.trainer import Runtime
+    from methods.engine.verify import append_record, install_rebuilt_weights, verify_run
+    runtime = Runtime(data_root=Path(data_root), cache_dir=Path(cache_dir) if cache_dir else None,
+                      num_workers=num_workers)
+    outcome = verify_run(spec, epochs, runtime, scratch=Path(scratch) if scratch else None)
+    for line in outcome.lines():
+        print(line, flush=True)
+    if record:
+        print(f"recorded in {append_record(outcome)}")
+    if install_weights:
+        print(f"installed {install_rebuilt_weights(outcome)}")
+    return outcome.identical
+
+
 def check_data(preset: str, dataset: str, data_root: str, cache_dir: str | None, stamp: Path) -> dict:
     """Load a dataset once through its real loader (which checks Table 1's sizes) and write a small stamp."""
     from methods import config
@@ -40,6 +58,9 @@ def check_data(preset: str, dataset: str, data_root: str, cache_dir: str | None,
         check_decodable(split, f"checking {dataset} {name}: decoding every image once")
     summary = {"dataset": dataset, "preset": preset, "source": settings["data_source"],
                "train": describe_split(train_split), "val": describe_split(val_split)}
+    if settings["data_source"] == "real" and facts.root_dir:
+        from methods.data.checksums import file_digests
+        summary["copy"] = file_digests(Path(data_root) / facts.root_dir)
     save_json(summary, stamp)
     return summary
 
@@ -80,9 +101,13 @@ def table(target: str, seeds: str | list | None = None) -> list[Path]:
         return write_table1(preset_of_table1(target))
     preset, name = preset_of_target(str(Path(target).with_suffix("")))
     written = write_table(preset, name, seeds=chosen)
-    if build_table(preset, name, chosen).kind == "figure":
+    kind = build_table(preset, name, chosen).kind
+    if kind == "figure":
         from methods.figures import write_figure
         written += write_figure(preset, name, seeds=chosen)
+    if kind != "complexity":
+        from methods.figures import write_learning_curves
+        written += write_learning_curves(preset, name, seeds=chosen)
     return written
 
 
@@ -98,6 +123,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gpu-slots", type=int, default=None, help="slots of one GPU to hold (default: a whole GPU)")
     p.add_argument("--slots-per-gpu", type=int, default=1)
     p.add_argument("--log", default=None, help="also append the output to this file")
+    add_cpu_isa(p)
+    p = sub.add_parser("verify", help="retrain a finished run's first epochs in a scratch place and compare every "
+                                      "epochs.csv column but the timings exactly (exit 1 on a difference)")
+    p.add_argument("run_dir")
+    p.add_argument("--epochs", type=int, default=None, help="how many epochs to retrain (default: all)")
+    p.add_argument("--data-root", default="data")
+    p.add_argument("--cache-dir", default=None)
+    p.add_argument("--num-workers", type=int, default=0)
+    p.add_argument("--scratch", default=None, help="retrain here and keep it (default: a temporary folder); a rerun "
+                                                   "left there is resumed or reused")
+    p.add_argument("--record", action="store_true", help="append the outcome and this machine's provenance to "
+                                                         "<run dir>/verified.json")
+    p.add_argument("--install-weights", action="store_true", help="after an identical rerun of every epoch, put its "
+                                                                  "model.pt into the run directory (published runs "
+                                                                  "commit no weights)")
+    add_cpu_isa(p)
     p = sub.add_parser("check-data", help="load a dataset through its loader and write a stamp")
     p.add_argument("preset")
     p.add_argument("dataset")
@@ -105,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-root", default="data")
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--log", default=None, help="also append the output to this file")
+    add_cpu_isa(p)
     p = sub.add_parser("table", help="write tables/<...>.{md,tex,csv} from the metrics files that exist")
     p.add_argument("target", nargs="+", help="e.g. tables/table2.md tables/smoke/table4.md tables/demo.md; "
                                              "tables/report.md: the comparison with the paper")
@@ -114,6 +156,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("target")
     p.add_argument("--seeds", default=None, help="seeds of every cell, e.g. 0,1,2 (default: the grid's)")
     args = parser.parse_args(argv)
+    if hasattr(args, "cpu_isa"):
+        from methods.config import ConfigError
+        from methods.cpu_isa import CpuIsaError, pin
+        try:
+            pin(args.cpu_isa)
+        except (CpuIsaError, ConfigError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
     if args.command == "train":
         from methods.engine.artifacts import RunArtifacts
         from methods.grid import donor_for, snapshot_epochs_for
@@ -124,6 +174,15 @@ def main(argv: list[str] | None = None) -> int:
             return reported(lambda: train(spec, args.data_root, args.cache_dir, args.num_workers, args.threads,
                                           donor_for(spec), tuple(snapshot_epochs_for(spec)), args.gpu_slots,
                                           args.slots_per_gpu))
+    elif args.command == "verify":
+        spec = _or_none(lambda: spec_from_dir(args.run_dir))
+        if spec is None:
+            return 1
+        outcome = []
+        status = reported(lambda: outcome.append(verify(spec, args.epochs, args.data_root, args.cache_dir,
+                                                        args.num_workers, args.scratch, args.record,
+                                                        args.install_weights)))
+        return status or (0 if outcome and outcome[0] else 1)
     elif args.command == "check-data":
         with tee_output(args.log):
             return reported(lambda: check_data(args.preset, args.dataset, args.data_root, args.cache_dir,
@@ -133,6 +192,11 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "runs":
         return reported(lambda: [print(run.directory) for run in runs_in_order(args.target, args.seeds)])
     return 0
+
+
+def add_cpu_isa(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cpu-isa", default=None, help="CPU kernels: avx2 (portable numerics) or native (the host's "
+                                                       "fastest); default: config/config.yaml cpu_isa")
 
 
 def runs_in_order(target: str, seeds: str | None) -> list:
@@ -159,8 +223,9 @@ def expected_errors() -> tuple[type[Exception], ...]:
     from methods.engine.checkpoint import DiskFullError
     from methods.engine.trainer import RunError
     from methods.models.lenet import InputSizeError
+    from methods.engine.verify import VerifyError
     from methods.spec import SpecError
-    return ConfigError, DatasetError, ArtifactError, DiskFullError, RunError, SpecError, InputSizeError
+    return ConfigError, DatasetError, ArtifactError, DiskFullError, RunError, SpecError, InputSizeError, VerifyError
 
 
 def reported(command) -> int:

@@ -1,4 +1,5 @@
-"""Figures from metrics files and the paper's numbers only (grid tables of kind 'figure'), e.g. Fig. 4."""
+"""Figures from metrics files and the paper's numbers only: grid tables of kind 'figure' (Fig. 4), the report's
+scatter, and each table's learning curves (from epochs.csv)."""
 from __future__ import annotations
 
 import textwrap
@@ -74,6 +75,61 @@ def write_figure(preset: str, name: str, root: Path = Path("."), seeds: tuple[in
     base = root / table_target(preset, name)
     base.parent.mkdir(parents=True, exist_ok=True)
     return render_figure(title(table), collect(table, root), table.columns, base)
+
+
+def curves_path(preset: str, name: str, root: Path = Path(".")) -> Path:
+    """tables/<...>/<table>_curves.png: the learning curves of a table's regenerated columns."""
+    base = root / table_target(preset, name)
+    return base.with_name(base.name + "_curves.png")
+
+
+def write_learning_curves(preset: str, name: str, root: Path = Path("."),
+                          seeds: tuple[int, ...] | None = None) -> list[Path]:
+    """Validation error per epoch (log scale) of every finished run of the table, one panel per column with runs:
+    each row's mean over its seeds as a line and their range as a band. From epochs.csv only."""
+    from methods.engine.artifacts import RunArtifacts
+    table = build_table(preset, name, seeds)
+    panels: dict[str, list[tuple[str, list[list[dict]]]]] = {}
+    for cell in table.cells:
+        curves = [RunArtifacts(run, root).read_epochs() for run in cell.runs
+                  if (root / run.directory / "metrics.json").exists() and (root / run.directory / "epochs.csv").exists()]
+        curves = [[row for row in rows if "train_top1" in row] for rows in curves]   # trained epochs only
+        curves = [rows for rows in curves if len(rows) >= 2]
+        if curves:
+            panels.setdefault(cell.column, []).append((cell.row, curves))
+    columns = list(panels) or ["(no regenerated column yet)"]
+    fig, axes = plt.subplots(1, len(columns), figsize=(6.5 * len(columns), 4.6), squeeze=False)
+    for ax, column in zip(axes[0], columns):
+        for index, (row, curves) in enumerate(panels.get(column, [])):
+            _band(ax, curves, f"C{index % 10}", f"{textwrap.shorten(row, 60)} (n={len(curves)})")
+        ax.set_title(column)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("validation error, 100 - top-1 (%), log scale")
+        if column in panels:
+            ax.set_yscale("log")
+            ax.legend(fontsize=7, loc="best")
+        else:
+            ax.text(0.5, 0.5, "no finished runs", ha="center", transform=ax.transAxes)
+        ax.grid(alpha=0.3, which="both")
+    fig.suptitle(textwrap.fill(title(table) + ": learning curves (line: mean over seeds; band: their range)",
+                               95 * len(columns)), fontsize=8)
+    fig.tight_layout()
+    path = curves_path(preset, name, root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _save(fig, path, dpi=110)
+    plt.close(fig)
+    return [path]
+
+
+def _band(ax, curves: list[list[dict]], color: str, label: str) -> None:
+    epochs = sorted(set.intersection(*({row["epoch"] for row in rows} for rows in curves)))
+    errors = [[100.0 - {row["epoch"]: row["val_top1"] for row in rows}[e] for e in epochs] for rows in curves]
+    floor = 1e-2   # an error of 0 has no place on a log axis
+    mean = [max(sum(values) / len(values), floor) for values in zip(*errors)]
+    ax.plot(epochs, mean, color=color, linewidth=1, label=label)
+    if len(curves) > 1:
+        ax.fill_between(epochs, [max(min(v), floor) for v in zip(*errors)], [max(max(v), floor) for v in zip(*errors)],
+                        color=color, alpha=0.2, linewidth=0)
 
 
 def plot_agreement(tables: dict, base: Path, preset: str) -> list[Path]:

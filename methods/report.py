@@ -42,6 +42,7 @@ class Paired:
     diffs: list[float]            # better - worse, seed by seed
     p_value: float | None         # one-sided paired t-test that better > worse (>= 2 seeds)
     verdict: str                  # supported / contradicted / not significant / not enough runs (+ " (one run)")
+    p_less: float | None = None   # the same test that better < worse
 
     @property
     def mean(self) -> float | None:
@@ -58,8 +59,23 @@ def paired(better: dict[int, float], worse: dict[int, float]) -> Paired:
         sign = "supported" if diffs[0] > 0 else "contradicted" if diffs[0] < 0 else "tie"
         return Paired(seeds, diffs, None, f"{sign} (one run)")
     p_greater, p_less = _one_sided_p(diffs)
-    verdict = ("supported" if p_greater < ALPHA else "contradicted" if p_less < ALPHA else "not significant")
-    return Paired(seeds, diffs, p_greater, verdict)
+    return Paired(seeds, diffs, p_greater, _verdict(p_greater, p_less), p_less)
+
+
+def _verdict(p_greater: float, p_less: float) -> str:
+    return "supported" if p_greater < ALPHA else "contradicted" if p_less < ALPHA else "not significant"
+
+
+def holm(p_values: list[float | None]) -> list[float | None]:
+    """Holm-Bonferroni adjusted p-values of a family (None entries are not tested and stay None): the i-th
+    smallest of m becomes max over j <= i of min(1, (m - j + 1) p_(j))."""
+    tested = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
+    adjusted: list[float | None] = [None] * len(p_values)
+    running = 0.0
+    for rank, (p, index) in enumerate(tested):
+        running = max(running, min(1.0, (len(tested) - rank) * p))
+        adjusted[index] = running
+    return adjusted
 
 
 def _one_sided_p(diffs: list[float]) -> tuple[float, float]:
@@ -116,7 +132,13 @@ def _applies(claim: dict, table, names: set[str]) -> bool:
     return table.name == claim["table"] or (claim["table"] not in names and table.spec.get("paper_table") is None)
 
 
+EPOCHS = (("best", "by_seed"), ("final", "final_by_seed"))   # which epoch's accuracy, and the CellValue field
+
+
 def comparisons(claims: dict, tables: dict) -> pd.DataFrame:
+    """Every comparison a claim makes, at the best and at the final epoch. Several claims are tested per table, so
+    each table's one-sided p-values are Holm-adjusted as a family (per epoch choice and direction), and a verdict
+    with seeds rests on the adjusted p."""
     import pandas as pd
     rows, seen, names = [], set(), set(tables)
     for claim in claims["claims"]:
@@ -128,13 +150,32 @@ def comparisons(claims: dict, tables: dict) -> pd.DataFrame:
                 if key in seen:   # the same two runs shown by two tables of a preset are compared once
                     continue
                 seen.add(key)
-                result = paired(better.by_seed, worse.by_seed)
-                rows.append({"claim": claim["id"], "table": name, "column": better.cell.column,
-                             "better": better.cell.row, "worse": worse.cell.row,
-                             "seeds": ",".join(map(str, result.seeds)), "n": len(result.seeds),
-                             "mean_diff": result.mean, "p_value": result.p_value, "verdict": result.verdict})
-    columns = ["claim", "table", "column", "better", "worse", "seeds", "n", "mean_diff", "p_value", "verdict"]
+                row = {"claim": claim["id"], "table": name, "column": better.cell.column,
+                       "better": better.cell.row, "worse": worse.cell.row}
+                for epoch, field in EPOCHS:
+                    result = paired(getattr(better, field), getattr(worse, field))
+                    prefix = "" if epoch == "best" else "final "
+                    row.update({"seeds": ",".join(map(str, result.seeds)), "n": len(result.seeds),
+                                f"{prefix}mean_diff": result.mean, f"{prefix}p_value": result.p_value,
+                                f"_{prefix}p_less": result.p_less, f"{prefix}verdict": result.verdict})
+                rows.append(row)
+    _holm_verdicts(rows)
+    columns = ["claim", "table", "column", "better", "worse", "seeds", "n", "mean_diff", "p_value", "p_holm",
+               "verdict", "final mean_diff", "final p_value", "final p_holm", "final verdict"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _holm_verdicts(rows: list[dict]) -> None:
+    """Adjust each table's p-values as one family (Holm) and base the verdicts with seeds on the adjusted ones."""
+    for table in dict.fromkeys(row["table"] for row in rows):
+        family = [row for row in rows if row["table"] == table]
+        for prefix in ("", "final "):
+            greater = holm([row[f"{prefix}p_value"] for row in family])
+            less = holm([row[f"_{prefix}p_less"] for row in family])
+            for row, p_greater, p_less in zip(family, greater, less):
+                row[f"{prefix}p_holm"] = p_greater
+                if p_greater is not None:
+                    row[f"{prefix}verdict"] = _verdict(p_greater, p_less)
 
 
 def claim_verdicts(claims: dict, compared: pd.DataFrame) -> pd.DataFrame:
@@ -142,27 +183,30 @@ def claim_verdicts(claims: dict, compared: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for claim in claims["claims"]:
         own = compared[compared["claim"] == claim["id"]]
-        verdicts = own["verdict"].str.replace(" (one run)", "", regex=False)
-        counts = {kind: int((verdicts == kind).sum()) for kind in
-                  ("supported", "contradicted", "not significant", "tie", "not enough runs")}
-        evaluated = len(own) - counts["not enough runs"]
-        if evaluated == 0:
-            verdict = "not enough runs"
-        elif counts["contradicted"]:
-            verdict = "contradicted"
-        elif counts["supported"] == len(own):
-            verdict = "supported"
-        else:
-            verdict = "open"
+        verdict, counts = _overall(own["verdict"])
+        final_verdict, _ = _overall(own["final verdict"])
         basis = "; ".join(text for text, present in (("paired t-test over seeds", (own["n"] > 1).any()),
                                                      ("one run, sign only", (own["n"] == 1).any())) if present)
         rows.append({"claim": claim["id"], "table": claim["table"], "verdict": verdict,
-                     "comparisons": len(own), "supported": counts["supported"],
+                     "final-epoch verdict": final_verdict, "comparisons": len(own), "supported": counts["supported"],
                      "contradicted": counts["contradicted"],
                      "not significant": counts["not significant"] + counts["tie"],
                      "not run": counts["not enough runs"], "basis": basis or "—",
-                     "sentence": " ".join(claim["sentence"].split())})
+                     "sentence": ("[suite's claim] " if claim.get("suite") else "")
+                     + " ".join(claim["sentence"].split())})
     return pd.DataFrame(rows)
+
+
+def _overall(verdicts: pd.Series) -> tuple[str, dict]:
+    """A claim's verdict from its comparisons' (best- or final-epoch) verdicts, and their counts."""
+    verdicts = verdicts.str.replace(" (one run)", "", regex=False)
+    counts = {kind: int((verdicts == kind).sum()) for kind in
+              ("supported", "contradicted", "not significant", "tie", "not enough runs")}
+    if len(verdicts) - counts["not enough runs"] == 0:
+        return "not enough runs", counts
+    if counts["contradicted"]:
+        return "contradicted", counts
+    return ("supported" if counts["supported"] == len(verdicts) else "open"), counts
 
 
 # --- per-table agreement, rank agreement, cost -----------------------------------------------------------------
@@ -208,9 +252,9 @@ def _ranked_cells(values: list[CellValue], column: str) -> list[CellValue]:
             and v.paper is not None]
 
 
-def _tau(cells: list[CellValue]) -> float | None:
+def _tau(cells: list[CellValue], ours=lambda v: v.mean) -> float | None:
     from scipy import stats
-    tau = stats.kendalltau([v.mean for v in cells], [v.paper for v in cells]).statistic
+    tau = stats.kendalltau([ours(v) for v in cells], [v.paper for v in cells]).statistic
     return None if math.isnan(tau) else float(tau)
 
 
@@ -225,9 +269,19 @@ def row_orders(tables: dict) -> pd.DataFrame:
             if len(cells) >= 2:
                 rows.append({"table": name, "column": column, "rows": len(cells), "kendall tau": _tau(cells),
                              "ours, highest first": _order(cells, lambda v: v.mean),
-                             "paper, highest first": _order(cells, lambda v: v.paper)})
-    columns = ["table", "column", "rows", "kendall tau", "ours, highest first", "paper, highest first"]
+                             "paper, highest first": _order(cells, lambda v: v.paper),
+                             **_final_order(cells)})
+    columns = ["table", "column", "rows", "kendall tau", "ours, highest first", "paper, highest first",
+               "kendall tau, final epoch", "ours at the final epoch"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _final_order(cells: list[CellValue]) -> dict:
+    """The final epoch's order of the same rows and its tau (empty where a cell has no final-epoch value)."""
+    if any(v.final_mean is None for v in cells):
+        return {}
+    return {"kendall tau, final epoch": _tau(cells, lambda v: v.final_mean),
+            "ours at the final epoch": _order(cells, lambda v: v.final_mean)}
 
 
 def _order(cells: list[CellValue], number) -> str:
@@ -339,12 +393,16 @@ def _legend(report: dict) -> list[str]:
         "throughput benchmark's training rate (benchmarks/*.json) for that architecture and image size; "
         "unestimated where neither exists.",
         "Claims (tables/paper_claims.yaml): each compares two rows cell by cell. With several seeds a comparison "
-        f"is a one-sided paired t-test over the seeds both cells finished (supported / contradicted at p < "
-        f"{ALPHA}, else not significant); with one seed it uses the sign only and says 'one run'. A claim is "
-        "supported when every comparison is, contradicted when any is, open otherwise, and 'not enough runs' "
-        "when no comparison has runs on both sides. Collapsed seeds are not compared.",
+        "is a one-sided paired t-test over the seeds both cells finished; the p-values of one table's comparisons "
+        f"are Holm-adjusted as a family (p_holm), and the verdict rests on the adjusted p (supported / contradicted "
+        f"at p_holm < {ALPHA}, else not significant); with one seed it uses the sign only and says 'one run'. A "
+        "claim is supported when every comparison is, contradicted when any is, open otherwise, and 'not enough "
+        "runs' when no comparison has runs on both sides. Collapsed seeds are not compared. Each is judged twice: "
+        "at the best epoch (what the tables show, selected on the test split) and at the final epoch (no "
+        "selection). Claims marked [suite's claim] are the suite's own questions, not the paper's.",
         "Row order: per column, the rows that have both our number (mean over seeds) and the paper's, ordered by "
-        "each, highest first, with their Kendall tau (1: the same order; -1: reversed). Rows the paper does not "
+        "each, highest first, with their Kendall tau (1: the same order; -1: reversed), and the same for our "
+        "final-epoch means. Rows the paper does not "
         "have (the suite's own), and complexity tables (their rows are parameters and FLOPs), are not ranked.",
     ]
 

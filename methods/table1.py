@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 from methods import config
+from methods.data.checksums import checksum_status
+from methods.data.facts import published_checksums
 from methods.grid import table_names, table_target
 from methods.tables import paper_values
 
@@ -52,6 +54,7 @@ def table1_frame(preset: str, root: Path = Path(".")):
             record[f"{column} paper"] = int(paper[("table1", row, column, "count")])
         record["status"] = ("not checked" if stamp is None else "as the paper" if all(
             record[f"{c} ours"] == record[f"{c} paper"] for c in COLUMNS) else "differs")
+        record["files"] = checksum_status(stamp and stamp.get("copy"), published_checksums(dataset))
         records.append(record)
     return pd.DataFrame(records)
 
@@ -63,6 +66,7 @@ def _display(frame):
         shown[column] = [f"{'—' if ours is None or ours != ours else f'{int(ours):,}'} / {paper:,}"
                          for ours, paper in zip(frame[f"{column} ours"], frame[f"{column} paper"])]
     shown["status"] = frame["status"]
+    shown["files"] = frame["files"]
     return shown
 
 
@@ -76,7 +80,10 @@ def write_table1(preset: str, root: Path = Path(".")) -> list[Path]:
     legend = [f"Preset {preset}: {description}.",
               f"Ours: what the data check of each dataset present found ({checked} of {len(frame)} checked; "
               "results/<preset>/data/<dataset>.json, written by `snakemake results/<preset>/data/<dataset>.json`).",
-              "A dataset not on disk reads '—'; 'differs' names a copy whose sizes are not the paper's."]
+              "A dataset not on disk reads '—'; 'differs' names a copy whose sizes are not the paper's.",
+              "files: the data check records each file's size, SHA-256 and MD5 (folders of more than "
+              "64 files are counted, not hashed) and compares the MD5s with the published ones "
+              "(config/datasets.yaml published_md5) where there are such."]
     shown = _display(frame)
     markdown = "\n".join([title, "", shown.to_markdown(index=False), "", *[f"- {line}" for line in legend]]) + "\n"
     paths = [base.with_suffix(".md"), base.with_suffix(".tex"), base.with_suffix(".csv")]

@@ -11,7 +11,7 @@ from types import MappingProxyType
 from typing import Mapping
 
 from methods import PROJECT_ROOT, config
-from methods.engine.artifacts import RunArtifacts, agrees, best_and_final, collapsed
+from methods.engine.artifacts import RunArtifacts, agrees, best_and_final, collapsed, transient
 from methods.grid import Cell, Table, build_table, complexity_path, table_target
 
 PAPER_RESULTS = PROJECT_ROOT / "tables" / "paper_results.csv"
@@ -31,14 +31,25 @@ class CellValue:
     seeds: list[int] = field(default_factory=list)         # the seed of each entry of `values`
     train_s: dict[str, float] = field(default_factory=dict)   # run directory -> recorded train time (s)
     devices: set[str] = field(default_factory=set)            # where the finished runs trained
+    final: list[float] = field(default_factory=list)          # the final epoch's metric, beside each of `values`
+    resumed: dict[str, list[str]] = field(default_factory=dict)   # run directory -> where it was resumed
+    transient: dict[str, list[int]] = field(default_factory=dict)  # run directory -> epochs at chance, recovered
 
     @property
     def by_seed(self) -> dict[int, float]:
         return dict(zip(self.seeds, self.values))
 
     @property
+    def final_by_seed(self) -> dict[int, float]:
+        return dict(zip(self.seeds, self.final))
+
+    @property
     def mean(self) -> float | None:
         return statistics.fmean(self.values) if self.values else None
+
+    @property
+    def final_mean(self) -> float | None:
+        return statistics.fmean(self.final) if self.final else None
 
     @property
     def std(self) -> float | None:
@@ -75,6 +86,7 @@ def collect(table: Table, root: Path = Path(".")) -> list[CellValue]:
             else:
                 missing.append(str(path))
         collapsed_values, inconsistent, seeds, train_s, devices = [], [], [], {}, set()
+        final, resumed, transient_epochs = [], {}, {}
         for run in cell.runs:
             artifacts = RunArtifacts(run, root)
             metrics = artifacts.read_metrics()
@@ -91,13 +103,19 @@ def collect(table: Table, root: Path = Path(".")) -> list[CellValue]:
             value = recomputed[report][cell.metric]
             train_s[str(run.directory)] = float(metrics.get("train_time_s") or 0.0)
             devices.add(str(metrics.get("device", "unknown")))
-            if collapsed(rows, metrics["protocol"]["facts"]["num_classes"]):
+            num_classes = metrics["protocol"]["facts"]["num_classes"]
+            if artifacts.resumes(metrics):
+                resumed[str(run.directory)] = artifacts.resumes(metrics)
+            if transient(rows, num_classes):
+                transient_epochs[str(run.directory)] = transient(rows, num_classes)
+            if collapsed(rows, num_classes):
                 collapsed_values.append(value)
             else:
                 values.append(value)
+                final.append(recomputed["final"][cell.metric])
                 seeds.append(run.seed)
         out.append(CellValue(cell, values, paper.get(key), missing, stale, collapsed_values, inconsistent, seeds,
-                             train_s, devices))
+                             train_s, devices, final, resumed, transient_epochs))
     return out
 
 
@@ -180,8 +198,31 @@ def legend(table: Table, values: list[CellValue]) -> list[str]:
     if inconsistent:
         lines.append(f"inconsistent ({len(inconsistent)}): metrics.json disagrees with epochs.csv, which the cell "
                      "shows; rerun with snakemake --forcerun <dir>/metrics.json: " + ", ".join(inconsistent))
+    resumed = {run: where for v in values for run, where in v.resumed.items()}
+    if resumed:
+        lines.append(f"resumed ({len(resumed)}): interrupted, then continued from their checkpoint (a resume "
+                     "reproduces the uninterrupted run bit for bit on the same kernels): " + grouped_by_cell_directory(
+                         [f"{run} at {' and '.join(where)}" for run, where in sorted(resumed.items())]))
+    recovered = {run: epochs for v in values for run, epochs in v.transient.items()}
+    if recovered:
+        lines.append(f"transient ({len(recovered)}): validation top-1 at chance level at some epoch, recovered by "
+                     "the last (counted in their cells): " + grouped_by_cell_directory(
+                         [f"{run} at epoch{'s' if len(e) > 1 else ''} {_epochs_text(e)}"
+                          for run, e in sorted(recovered.items())]))
+    if table.kind != "complexity" and config.preset(table.preset)["report"] == "best" and any(v.values for v in values):
+        lines.append("best epoch: each run's cell value is the highest of its per-epoch evaluations on the "
+                     "validation split, which is the dataset's held-out test set (ImageNet's: its validation set), "
+                     "as in the paper's released code: selected on the evaluation data, so biased upward; the final epoch's mean is in the "
+                     ".csv (ours_final_mean) and the report gives final-epoch verdicts beside the best-epoch ones")
+    if table.kind != "complexity" and any(v.finished for v in values):
+        lines.append(f"learning curves: {table_target(table.preset, table.name).name}_curves.png beside this table "
+                     "(validation error per epoch of every finished run, each row's seeds as a band)")
     lines.extend(table.spec.get("notes", []))
     return lines
+
+
+def _epochs_text(epochs: list[int]) -> str:
+    return ", ".join(map(str, epochs[:5])) + (f" (+{len(epochs) - 5} more)" if len(epochs) > 5 else "")
 
 
 def grouped_by_cell_directory(paths: list[str]) -> str:
@@ -189,9 +230,10 @@ def grouped_by_cell_directory(paths: list[str]) -> str:
     'results/paper/mnist/lenet5/: dropmax/seed1, dropmax/seed2; results/paper/cub200/resnet18/: ...'."""
     groups: dict[str, list[str]] = {}
     for path in paths:
-        parts = Path(path).parts
-        if len(parts) == 6 and parts[0] == "results":      # results/<preset>/<dataset>/<arch>/<run>/seed<k>
-            groups.setdefault("/".join(parts[:4]) + "/: ", []).append("/".join(parts[4:]))
+        parts = Path(path.split(" ", 1)[0]).parts + ((path.split(" ", 1)[1],) if " " in path else ())
+        if len(parts) >= 6 and parts[0] == "results":      # results/<preset>/<dataset>/<arch>/<run>/seed<k>[ note]
+            groups.setdefault("/".join(parts[:4]) + "/: ", []).append("/".join(parts[4:6]) + "".join(
+                " " + extra for extra in parts[6:]))
         else:
             groups.setdefault("", []).append(path)
     return "; ".join(prefix + ", ".join(items) for prefix, items in groups.items())
@@ -236,6 +278,7 @@ def render_csv(table: Table, values: list[CellValue]) -> str:
                   else "collapsed" if v.collapsed else "stale" if v.stale else "missing")
         records.append({"table": table.name, "preset": table.preset, "row": v.cell.row, "column": v.cell.column,
                         "metric": v.cell.metric, "ours_mean": _num(v.mean), "ours_std": _num(v.std),
+                        "ours_final_mean": _num(v.final_mean),
                         "n_seeds": len(v.values), "paper": _num(v.paper), "diff": _num(v.diff), "status": status,
                         "series": v.cell.series or "", "x": "" if v.cell.x is None else v.cell.x,
                         "runs": ";".join(str(r.directory) for r in v.cell.runs), "n_collapsed": len(v.collapsed)})

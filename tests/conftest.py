@@ -1,8 +1,12 @@
 """Shared fixtures. Helpers that tests call at import time (parametrize lists, module-level builders) live in
 tests/helpers.py; pytest puts this folder on sys.path."""
-import pytest
+from methods import cpu_isa
 
-from helpers import method_options
+cpu_isa.pin()   # before any test module imports torch: the configured CPU kernels, here and in every subprocess
+
+import pytest  # noqa: E402
+
+from helpers import method_options  # noqa: E402
 
 
 @pytest.fixture

@@ -166,10 +166,14 @@ def test_warm_up_ramps_the_lr_per_step_and_restores_the_scheduled_lr():
     optimizer.register_step_pre_hook(lambda opt, args, kwargs: seen.append(opt.param_groups[0]["lr"]))
     batches = [(torch.randn(2, 4), torch.tensor([0, 1]))] * 4
     label = SimpleNamespace(directory="test/warmup")
+    logged = []
     for epoch in (1, 2, 3):
-        train_epoch(label, method, optimizer, batches, None, Runtime(), EngineOptions(), warmup=(epoch, 2))
+        stats = train_epoch(label, method, optimizer, batches, None, Runtime(), EngineOptions(), warmup=(epoch, 2))
         assert optimizer.param_groups[0]["lr"] == 0.8
+        logged.append(stats.get("lr"))
     assert seen == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8] + [0.8] * 4)
+    # epochs.csv logs the lr applied: the mean of the ramp's steps (0.25 and 0.65), the scheduler's lr after it
+    assert logged[:2] == pytest.approx([0.25, 0.65]) and logged[2] is None
 
 
 def test_a_timm_architecture_trains_through_a_run_name(tmp_path):

@@ -92,6 +92,13 @@ def test_row_orders_put_ours_beside_the_papers_with_their_tau():
     # pairs: (Baseline, DropMax) concordant, (DropMax, FocusNet) discordant, (Baseline, FocusNet) tied in ours:
     # tau-b = (1 - 1) / sqrt((3 - 1) * (3 - 0)) = 0
     assert row["kendall tau"] == pytest.approx(0.0)
+    assert row.isna()["kendall tau, final epoch"]      # no final-epoch values given: no final order
+    for value in values:                               # at the final epoch ours is the paper's order: tau 1
+        if value.cell.column == "MNIST" and value.cell.row in ours:
+            value.final, value.seeds = [value.paper - 1.0] * len(value.values), list(range(len(value.values)))
+    final = row_orders({"table2": (table, values)}).iloc[0]
+    assert final["kendall tau, final epoch"] == pytest.approx(1.0)
+    assert final["ours at the final epoch"] == "FocusNet (Ours) 98.56 > DropMax 98.43 > Baseline 98.31"
     table, values = empty_cells("paper", "table4")            # parameters beside FLOPs: not an order of rows
     for value in values:
         value.values, value.paper = [11.27], 11.69
@@ -163,3 +170,29 @@ def test_the_scatter_figure_depends_on_its_data_only(tmp_path):
     first = [path.read_bytes() for path in plot_agreement(tables, tmp_path / "a", "paper")]
     second = [path.read_bytes() for path in plot_agreement(tables, tmp_path / "b", "paper")]
     assert first == second   # no creation date in the PDF: a rebuild of unchanged results changes no file
+
+
+def test_holm_adjusts_a_family_on_hand_worked_values():
+    from methods.report import holm
+    # sorted 0.01, 0.03, 0.04 of m = 3: 3 x 0.01 = 0.03; 2 x 0.03 = 0.06; max(0.06, 1 x 0.04) = 0.06
+    assert holm([0.01, 0.04, 0.03, None]) == pytest.approx([0.03, 0.06, 0.06, None], nan_ok=True)
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])       # capped at 1
+    assert holm([]) == []
+
+
+def test_verdicts_rest_on_holm_adjusted_p_and_are_given_at_the_final_epoch_too():
+    table, values = empty_cells("paper", "table2")
+    mnist = {v.cell.row: v for v in values if v.cell.column == "MNIST"}
+    numbers = {"Baseline": ([99.0, 99.1, 99.0], [99.0, 99.0, 99.0]),
+               "DropMax": ([99.2, 99.2, 99.3], [98.5, 98.4, 98.5]),
+               "FocusNet (Ours)": ([99.3, 99.35, 99.3], [99.0, 99.1, 98.9])}
+    for row, (best, final) in numbers.items():
+        mnist[row].values, mnist[row].final, mnist[row].seeds = best, final, [0, 1, 2]
+    compared = comparisons(load_claims(), {"table2": (table, values)}).set_index("claim")
+    dropmax = compared.loc["t2-dropmax-beats-baseline"]
+    dropmax = dropmax[dropmax["column"] == "MNIST"].iloc[0]
+    assert dropmax["p_holm"] >= dropmax["p_value"]
+    assert dropmax["verdict"] == ("supported" if dropmax["p_holm"] < 0.05 else "not significant")
+    assert dropmax["final verdict"] == "contradicted"           # every seed ends below its Baseline
+    verdicts = claim_verdicts(load_claims(), compared.reset_index()).set_index("claim")
+    assert verdicts.loc["t2-dropmax-beats-baseline", "final-epoch verdict"] == "contradicted"

@@ -95,10 +95,21 @@ def test_table2_lists_baseline_dropmax_and_focusnet_of_all_eight_datasets():
 def test_table10_shares_runs_with_table2():
     t2 = set(required_runs(build_table("paper", "table2")))
     t10 = required_runs(build_table("paper", "table10"))
-    assert len(t10) == 10
+    assert len(t10) == 10 + 15          # CUB-200 and Stanford Dogs, one seed; the suite's MNIST column, 3 seeds
     shared = [r for r in t10 if r in t2]
-    assert {str(r.run) for r in shared} == {"baseline", "focusnet@resnet18.baseline"}
-    assert len(shared) == 4
+    assert {str(r.run) for r in shared} == {"baseline", "focusnet@resnet18.baseline", "focusnet@lenet5.baseline"}
+    assert {(r.dataset, r.seed) for r in shared if r.arch == "lenet5"} == {("mnist", s) for s in (0, 1, 2)}
+    assert len(shared) == 4 + 6
+
+
+def test_focus_controls_pair_each_focusnet_with_a_reference_of_its_own_seed():
+    runs = required_runs(build_table("paper", "focus_controls"))
+    assert len(runs) == 18
+    for run in runs:
+        if run.reference is not None:
+            assert run.reference.seed == run.seed and run.reference in runs
+    references = {str(r.run.reference[1]) for r in runs if r.reference is not None}
+    assert references == {"baseline", "baseline~e1-const", "baseline~e0"}
 
 
 def test_pending_rows_have_no_runs(monkeypatch):

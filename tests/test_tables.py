@@ -50,8 +50,9 @@ def test_mean_std_over_seeds_and_paper_difference(tmp_path):
     cell = values[("Baseline (cross-entropy)", "CUB-200")]
     assert cell.mean == pytest.approx(51.29) and cell.diff == pytest.approx(1.0)
     text = render_markdown(table, list(values.values()))
-    assert row_cells(text, "Baseline (cross-entropy)") == ["51.29 / 50.29 (+1.00)", "missing / 63.32 (—)"]
-    assert "missing (9)" in text
+    # the suite's MNIST column has no paper number: its cell is ours alone
+    assert row_cells(text, "Baseline (cross-entropy)") == ["51.29 / 50.29 (+1.00)", "missing / 63.32 (—)", "missing"]
+    assert "missing (24)" in text   # 9 on CUB-200 and Stanford Dogs, 15 on MNIST (5 rows x 3 seeds)
 
 
 def test_demo_seeds_are_averaged(tmp_path):
@@ -92,9 +93,10 @@ def test_written_files_agree(tmp_path, monkeypatch):
     paths = write_table("paper", "table10", tmp_path)
     assert [p.suffix for p in paths] == [".md", ".tex", ".csv"]
     rows = list(csv.DictReader(paths[2].open()))
-    assert len(rows) == 10 and all(r["status"] == "ok" and r["ours_mean"] == "60.0000" for r in rows)
+    assert len(rows) == 15 and all(r["status"] == "ok" and r["ours_mean"] == "60.0000" for r in rows)
+    assert all(r["ours_final_mean"] == "59.0000" for r in rows)   # fake runs end 1 point under their best
     latex = paths[1].read_text()
-    assert r"\begin{tabular}{lcc}" in latex and "60.00 / 63.43 (-3.43)" in latex
+    assert r"\begin{tabular}{lccc}" in latex and "60.00 / 63.43 (-3.43)" in latex
 
 
 def committed_tables():
@@ -173,3 +175,21 @@ def test_missing_runs_are_listed_under_their_dataset_and_arch_directory_named_on
     assert grouped_by_cell_directory(paths) == (
         "results/paper/mnist/lenet5/: dropmax/seed1, dropmax/seed2; results/paper/cub200/resnet18/: baseline/seed0; "
         "/tmp/x/results/paper/complexity/table4.json")
+
+
+def test_resumed_and_transient_runs_are_listed_in_the_notes(tmp_path):
+    table = build_table("paper", "table10")
+    cell = next(c for c in table.cells if c.column.startswith("MNIST") and c.row.startswith("Baseline"))
+    fake_metrics(tmp_path, cell.runs[0], 99.0)
+    fake_metrics(tmp_path, cell.runs[1], 99.0)
+    directory = tmp_path / cell.runs[0].directory
+    (directory / "attempts.log").write_text("[x] starting epoch 1/200\n[x] resuming at epoch 9\n")
+    with (directory / "epochs.csv").open("a", newline="") as handle:   # epoch 3 at chance (K = 10), not the last
+        csv.writer(handle).writerow([3, 90.0, 11.35, 50.0])
+        csv.writer(handle).writerow([4, 90.0, 98.0, 99.0])
+    metrics = json.loads((tmp_path / cell.runs[1].directory / "metrics.json").read_text())
+    metrics["resumes"] = [{"epoch": 3, "step": 40, "provenance": {}}]
+    (tmp_path / cell.runs[1].directory / "metrics.json").write_text(json.dumps(metrics))
+    text = render_markdown(table, collect(table, tmp_path))
+    assert "resumed (2)" in text and "baseline/seed0 at epoch 9" in text and "baseline/seed1 at epoch 3 (step 41)" in text
+    assert "transient (1)" in text and "baseline/seed0 at epoch 3" in text

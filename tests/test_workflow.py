@@ -130,7 +130,7 @@ def test_local_gpu_sharing_gives_small_cells_a_share_of_one_gpu(tmp_path):
 
 
 SMOKE_TABLES = ["table2", "table3", "table4", "table5", "table6", "table7", "table8", "table9", "table10",
-                "cifar10_jpeg"]
+                "focus_controls", "cifar10_jpeg"]
 SMOKE_TARGETS = [f"tables/smoke/{name}.md" for name in SMOKE_TABLES] + ["tables/smoke/fig4.png"]
 
 
@@ -184,25 +184,27 @@ def test_smoke_grid_trains_in_one_process_in_dependency_order(tmp_path, monkeypa
 
 @pytest.mark.slow
 def test_snakemake_runs_a_slice_of_the_smoke_dag_end_to_end_and_then_has_nothing_to_do(tmp_path):
-    """Table 10 (two datasets: Baselines, then FocusNet and its ablations against them) through the real DAG:
-    check_data, train with references, table. Runtime settings are not params: other values rerun nothing."""
+    """Table 10 (three datasets: Baselines, then FocusNet and its ablations against them; seed 0 only) through the
+    real DAG: check_data, train with references, table and its learning curves. Runtime settings are not params:
+    other values rerun nothing."""
     target = "tables/smoke/table10.md"
-    snakemake(tmp_path, "--cores", "2", "--config", "train_threads=1", "num_workers=0", "--", target)
+    snakemake(tmp_path, "--cores", "2", "--config", "train_threads=1", "num_workers=0", "seeds=0", "--", target)
     text = (tmp_path / target).read_text()
     assert text.startswith("# table10 [smoke preset]") and "missing" not in text and "stale" not in text
-    assert len(list((tmp_path / "results/smoke").glob("*/*/*/seed0/metrics.json"))) == 10
-    assert sorted(p.name for p in (tmp_path / "results/smoke/data").glob("*.json")) == ["cub200.json",
-                                                                                          "stanford_dogs.json"]
-    again = snakemake(tmp_path, "--cores", "2", "--config", "train_threads=2", "num_workers=1", "--", target)
+    assert len(list((tmp_path / "results/smoke").glob("*/*/*/seed*/metrics.json"))) == 15
+    assert sorted(p.name for p in (tmp_path / "results/smoke/data").glob("*.json")) == [
+        "cub200.json", "mnist.json", "stanford_dogs.json"]
+    assert (tmp_path / "tables/smoke/table10_curves.png").exists()
+    again = snakemake(tmp_path, "--cores", "2", "--config", "train_threads=2", "num_workers=1", "seeds=0", "--", target)
     assert "Nothing to be done" in again.stdout + again.stderr
-    # Snakemake's own HTML report of what ran: the table is in it, under the suite's category
-    snakemake(tmp_path, "--report", str(tmp_path / "report.html"), "--", target)
+    # Snakemake's own HTML report of what ran: the table and its curves are in it, under the suite's categories
+    snakemake(tmp_path, "--report", str(tmp_path / "report.html"), "--config", "seeds=0", "--", target)
     html = (tmp_path / "report.html").read_text(errors="replace")
-    assert "table10.csv" in html and "Tables" in html
+    assert "table10.csv" in html and "Tables" in html and "table10_curves.png" in html
     # Table 1 from the data checks that ran (CUB-200 and Stanford Dogs: synthetic stand-ins, sized as the preset says)
     snakemake(tmp_path, "--cores", "1", "--", "tables/smoke/table1.md")
     table1 = (tmp_path / "tables/smoke/table1.md").read_text()
-    assert "| CUB-200       | 200 / 200 |" in table1 and "2 of 9 checked" in table1
+    assert "| CUB-200       | 200 / 200 |" in table1 and "3 of 9 checked" in table1
 
 
 def test_snakemake_lint_is_clean():

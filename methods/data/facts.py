@@ -60,9 +60,16 @@ def _facts(name: str, path: str) -> DatasetFacts:
     if name not in table:
         raise KeyError(f"unknown dataset {name!r}; known datasets ({path}): {', '.join(table)}")
     entry = _checked(path, name, table[name])
+    entry.pop("published_md5", None)   # not a fact a run depends on (published_checksums): never in a protocol
     for key in ("mean", "std", "milestones"):
         entry[key] = tuple(entry[key])
     return DatasetFacts(name=name, **entry)
+
+
+def published_checksums(name: str, path: Path | None = None) -> dict[str, str]:
+    """File name -> published MD5 of a dataset's files (config/datasets.yaml `published_md5`), or {}."""
+    get_facts(name, path)   # the entry's checks
+    return dict(_read(str(path or datasets_path()))[name].get("published_md5") or {})
 
 
 @lru_cache(maxsize=None)

@@ -22,6 +22,7 @@ import fcntl
 import json
 import math
 import os
+import re
 import shutil
 import socket
 import time
@@ -39,6 +40,7 @@ SEALED = ((EPOCHS, False), (MODEL, True), (METRICS, False))   # what restore/ ke
 # A run has collapsed when its last epoch's training top-1 is below this multiple of chance (100 / K %): a network
 # that predicts one class, or a uniform output, for every input. Trained networks sit far above it (MNIST: >95 %).
 COLLAPSE_FACTOR = 1.5
+_RESUMED = re.compile(r"resuming at epoch (\d+)(?:, step (\d+))?")
 
 
 class ArtifactError(RuntimeError):
@@ -182,6 +184,18 @@ class RunArtifacts:
     def read_epochs(self) -> list[dict]:
         return read_epochs(self.epochs_path)
 
+    def resumes(self, metrics: dict) -> list[str]:
+        """Where a finished run was resumed ('epoch 9', 'epoch 3 (step 41)'): metrics.json's `resumes`, or for runs
+        finished before it recorded them, the trainer's 'resuming at epoch ...' lines in its logs."""
+        if "resumes" in metrics:
+            return [f"epoch {r['epoch']}" + (f" (step {r['step'] + 1})" if r.get("step") else "")
+                    for r in metrics["resumes"]]
+        for log in (self.attempts_path, self.directory / LOG):   # attempts.log holds every attempt; else train.log
+            if log.exists():
+                found = _RESUMED.findall(log.read_text(errors="replace"))
+                return [f"epoch {epoch}" + (f" (step {step})" if step else "") for epoch, step in found]
+        return []
+
     def write_model(self, protocol: dict, digest: str, network, path: Path | None = None) -> None:
         """model.pt (or a snapshot at `path`): the deployed network and what load_model needs to rebuild it."""
         from methods.engine import checkpoint
@@ -280,6 +294,15 @@ def collapsed(rows: list[dict], num_classes: int) -> bool:
     if not trained:
         return False
     return trained[-1]["train_top1"] < COLLAPSE_FACTOR * 100.0 / num_classes
+
+
+def transient(rows: list[dict], num_classes: int) -> list[int]:
+    """The trained epochs whose validation top-1 was at chance level (as collapsed() measures it) in a run that was
+    not collapsed at its end: a run that fell to chance and recovered."""
+    if collapsed(rows, num_classes):
+        return []
+    return [row["epoch"] for row in rows
+            if "train_top1" in row and row["val_top1"] < COLLAPSE_FACTOR * 100.0 / num_classes]
 
 
 def agrees(recorded: dict, recomputed: dict) -> bool:

@@ -51,6 +51,8 @@ def derive_run(spec: RunSpec, donor: RunSpec, root: Path = Path(".")) -> dict:
         checkpoint.save_torch({**saved, "protocol_hash": digest}, run_files.model_path)
         metrics = run_files.write_metrics(protocol, digest, rows, derived_from=str(donor.directory),
                                           deployed_params=donor_metrics["deployed_params"],
-                                          device=donor_metrics["device"], train_time_s=0.0)
+                                          device=donor_metrics["device"], train_time_s=0.0,
+                                          **{key: donor_metrics[key] for key in ("provenance", "threads")
+                                             if key in donor_metrics})
     say_done(spec, metrics)
     return metrics

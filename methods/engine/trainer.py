@@ -5,7 +5,7 @@ import math
 import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +14,7 @@ import torch
 from methods.data import load_splits, make_batches
 from methods.data.batches import stratified_subset
 from methods.data.image_store import as_store
-from methods.engine import checkpoint
+from methods.engine import checkpoint, provenance
 from methods.engine.artifacts import LAST, ArtifactError, RunArtifacts
 from methods.engine.faults import fault_point
 from methods.engine.preemption import EpochProgress, Preempted, stop_on_signals
@@ -48,6 +48,7 @@ class Runtime:
     snapshot_epochs: tuple[int, ...] = ()   # save the deployed network at these epochs (for derived runs)
     gpu_slots: int | None = None            # slots of one GPU this job holds (None: a whole GPU)
     slots_per_gpu: int = 1                  # how many slots a GPU is divided into (methods.engine.device)
+    stop_after_epoch: int | None = None     # stop (checkpoint kept, no metrics) after this epoch: `verify` reruns
 
 
 def train_run(spec: RunSpec, runtime: Runtime, root: Path = Path(".")) -> dict:
@@ -69,6 +70,8 @@ def _train_locked(spec: RunSpec, runtime: Runtime, artifacts: RunArtifacts, root
         _say(spec, f"restoring the finished run from {artifacts.restore_dir.name}/: nothing to train")
         say_done(spec, restored)
         return restored
+    if spec.reference is not None:   # before seeding: a rebuild trains, and must not move this run's RNG
+        ensure_weights(spec.reference, runtime, root)
     if runtime.threads:
         torch.set_num_threads(runtime.threads)
     _seed_everything(spec.seed)
@@ -87,13 +90,16 @@ def _train_locked(spec: RunSpec, runtime: Runtime, artifacts: RunArtifacts, root
                                 weight_decay=protocol["optimizer"]["weight_decay"])
     schedule = protocol["schedule"]
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, schedule["milestones"], schedule["gamma"])
-    start_epoch, elapsed, rows, partial = _resume(spec, artifacts, digest, method, optimizer, scheduler)
+    start_epoch, elapsed, rows, partial, attempts = _resume(spec, artifacts, digest, method, optimizer, scheduler)
+    attempts.append({"epoch": start_epoch + 1, "step": partial["step"] if partial else 0,
+                     "provenance": provenance.collect(device)})
     engine.prepare_model(method)   # after loading the checkpoint: compile wraps the restored weights
     log = EpochLog(artifacts.epochs_path, rows)
-    where = (f"restoring the finished run from {LAST}" if start_epoch == schedule["epochs"] and start_epoch else
+    where = ("evaluating the network as built (0 epochs)" if schedule["epochs"] == 0 else
+             f"restoring the finished run from {LAST}" if start_epoch == schedule["epochs"] and start_epoch else
              f"resuming at epoch {start_epoch + 1}" + (f", step {partial['step'] + 1}" if partial else "")
              if start_epoch or partial else "starting epoch 1")
-    _say(spec, f"{where}/{schedule['epochs']} on {describe(device)}; "
+    _say(spec, f"{where}{'/' + str(schedule['epochs']) if schedule['epochs'] else ''} on {describe(device)}; "
                f"{len(train_split)} train / {len(val_split)} val images")
     # a truncated evaluation scores a fixed class-balanced subset, never the first (perhaps one-class) batches
     eval_indices = (None if protocol["max_eval_batches"] is None else
@@ -108,7 +114,8 @@ def _train_locked(spec: RunSpec, runtime: Runtime, artifacts: RunArtifacts, root
         checkpoint.save_torch({"epoch": epoch, "elapsed_s": elapsed, "protocol_hash": digest,
                                "method": method.trainable_state_dict(), "optimizer": optimizer.state_dict(),
                                "scheduler": scheduler.state_dict(), "rng": checkpoint.rng_state(),
-                               "rows": log.rows, "partial": progress.state() if progress else None},
+                               "rows": log.rows, "partial": progress.state() if progress else None,
+                               "attempts": attempts},
                               artifacts.last_path)
         fault_point(f"after-last-{epoch}" + (f"-step{progress.step}" if progress else ""))
 
@@ -117,6 +124,9 @@ def _train_locked(spec: RunSpec, runtime: Runtime, artifacts: RunArtifacts, root
         log.append({"epoch": 0, "lr": 0.0, "val_top1": val["top1"], "val_top5": val["top5"]})
     with stop_on_signals() as stop:
         for epoch in range(start_epoch + 1, schedule["epochs"] + 1):
+            if runtime.stop_after_epoch is not None and epoch > runtime.stop_after_epoch:
+                _say(spec, f"stopped after epoch {runtime.stop_after_epoch} as asked; {LAST} kept")
+                return {"stopped_after": runtime.stop_after_epoch, "rows": log.rows}
             tic = time.time()
             lr = optimizer.param_groups[0]["lr"]
             method.start_epoch(epoch, schedule["epochs"])
@@ -136,7 +146,8 @@ def _train_locked(spec: RunSpec, runtime: Runtime, artifacts: RunArtifacts, root
             scheduler.step()
             val = validate(epoch)
             elapsed += time.time() - tic
-            log.append({"epoch": epoch, "lr": lr, **train_stats, "val_top1": val["top1"], "val_top5": val["top5"],
+            log.append({"epoch": epoch, "lr": train_stats.pop("lr", lr), **train_stats, "val_top1": val["top1"],
+                        "val_top5": val["top5"],
                         "epoch_time_s": round(time.time() - tic, 3), "elapsed_s": round(elapsed, 3)})
             if epoch in runtime.snapshot_epochs and epoch < schedule["epochs"]:   # before the checkpoint moves past it
                 artifacts.write_model(protocol, digest, method.deploy_model(), artifacts.snapshot_path(epoch))
@@ -147,7 +158,7 @@ def _train_locked(spec: RunSpec, runtime: Runtime, artifacts: RunArtifacts, root
             if stop and epoch < schedule["epochs"]:
                 raise RunPreempted(f"{spec.directory}: stopped by {stop.signal_name} after epoch {epoch}; "
                                    "checkpoint written: rerun to resume")
-    return _finish(spec, protocol, digest, method, log, device, elapsed, artifacts, runtime)
+    return _finish(spec, protocol, digest, method, log, device, elapsed, artifacts, attempts)
 
 
 def train_epoch(spec, method, optimizer, batches, max_steps, runtime, engine: EngineOptions,
@@ -202,7 +213,15 @@ def train_epoch(spec, method, optimizer, batches, max_steps, runtime, engine: En
         raise RunError(f"{spec.directory}: no training batch (fewer training samples than the batch size?)")
     stats = _check_finite(spec, progress.sums, progress.seen, "the end of the epoch")
     stats["train_top1"] = 100.0 * progress.correct.item() / progress.seen
+    if epoch <= warmup_epochs:   # the lr applied, not the scheduler's: the mean over the epoch's ramped steps
+        stats["lr"] = scheduled_lrs[0] * warmup_mean_factor(epoch, warmup_epochs, steps)
     return stats
+
+
+def warmup_mean_factor(epoch: int, warmup_epochs: int, steps: int) -> float:
+    """The mean of the warm-up factors (s + 1) / (warm-up steps) over epoch `epoch`'s steps (closed form, so a resumed
+    epoch logs the same value)."""
+    return ((epoch - 1) * steps + (steps + 1) / 2) / (warmup_epochs * steps)
 
 
 def _check_finite(spec, sums: dict[str, torch.Tensor], seen: int, where: str) -> dict[str, float]:
@@ -229,6 +248,19 @@ def load_reference(spec: RunSpec, root: Path = Path(".")) -> torch.nn.Module:
         raise RunError(str(error)) from None
 
 
+def ensure_weights(reference: RunSpec, runtime: Runtime, root: Path) -> None:
+    """A finished reference whose weights are not on this machine (published runs commit no model.pt) gets them
+    rebuilt by a verified retraining (methods.engine.verify.rebuild_weights)."""
+    from methods.engine.verify import VerifyError, rebuild_weights, weights_of
+    artifacts = RunArtifacts(reference, root)
+    if artifacts.metrics_path.exists() and weights_of(artifacts) is None:
+        try:
+            rebuild_weights(reference, replace(runtime, stop_after_epoch=None, snapshot_epochs=()), root,
+                            say=lambda text: print(text, flush=True))
+        except VerifyError as error:
+            raise RunError(str(error)) from None
+
+
 def _refuse_finished(artifacts: RunArtifacts, digest: str) -> None:
     metrics = artifacts.read_metrics()
     if metrics is not None:
@@ -237,11 +269,12 @@ def _refuse_finished(artifacts: RunArtifacts, digest: str) -> None:
 
 
 def _resume(spec, artifacts: RunArtifacts, digest: str, method, optimizer, scheduler):
-    """(epochs done, elapsed s, log rows, the interrupted epoch's progress or None) from last.pt. An unreadable
-    checkpoint (truncated by a crash or a full disk) is moved aside, said, and the run starts afresh."""
+    """(epochs done, elapsed s, log rows, the interrupted epoch's progress or None, the earlier attempts) from
+    last.pt. An unreadable checkpoint (truncated by a crash or a full disk) is moved aside, said, and the run starts
+    afresh."""
     path = artifacts.last_path
     if not path.exists():
-        return 0, 0.0, [], None
+        return 0, 0.0, [], None, []
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
         found = state["protocol_hash"]
@@ -249,7 +282,7 @@ def _resume(spec, artifacts: RunArtifacts, digest: str, method, optimizer, sched
         aside = path.with_name(f"{LAST}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
         path.replace(aside)
         _say(spec, f"{path} is unreadable ({type(error).__name__}); moved it to {aside.name} and starting afresh")
-        return 0, 0.0, [], None
+        return 0, 0.0, [], None, []
     if found != digest:
         raise RunError(f"{path} was written under protocol {found}, the config now gives {digest}; "
                        "restore the config, or move the checkpoint away to start this run afresh")
@@ -257,17 +290,18 @@ def _resume(spec, artifacts: RunArtifacts, digest: str, method, optimizer, sched
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     checkpoint.set_rng_state(state["rng"])
-    return state["epoch"], state["elapsed_s"], state["rows"], state.get("partial")
+    return state["epoch"], state["elapsed_s"], state["rows"], state.get("partial"), list(state.get("attempts", []))
 
 
 def _finish(spec, protocol, digest, method, log: EpochLog, device, elapsed, artifacts: RunArtifacts,
-            runtime: Runtime) -> dict:
+            attempts: list[dict]) -> dict:
     network = method.deploy_model()
     artifacts.write_model(protocol, digest, network)
     fault_point("before-metrics")
     metrics = artifacts.write_metrics(protocol, digest, log.rows, device=describe(device),
                                       deployed_params=sum(p.numel() for p in network.parameters()),
-                                      train_time_s=round(elapsed, 1), threads=torch.get_num_threads())
+                                      train_time_s=round(elapsed, 1), threads=torch.get_num_threads(),
+                                      provenance=attempts[0]["provenance"], resumes=attempts[1:])
     say_done(spec, metrics)
     fault_point("after-metrics")
     artifacts.seal()   # from here a rerun whose outputs were deleted restores them from restore/ at once

@@ -58,8 +58,17 @@ def table_of(preset: str, name: str):
 
 @lru_cache(maxsize=None)
 def figure_targets():
+    return _targets_of_kind("figure")
+
+
+@lru_cache(maxsize=None)
+def complexity_targets():
+    return _targets_of_kind("complexity")
+
+
+def _targets_of_kind(kind: str) -> list:
     return [str(table_target(p, n)) for p in suite_config.presets() for n in table_names(p)
-            if suite_config.grid()[n].get("kind") == "figure"]
+            if suite_config.grid()[n].get("kind") == kind]
 
 
 def spec_of(wc) -> RunSpec:

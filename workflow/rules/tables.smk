@@ -9,6 +9,7 @@ rule figure:
         csv=report("tables/{target}.csv", category="Figures", subcategory="{target}", labels=figure_label),
         png=report("tables/{target}.png", category="Figures", subcategory="{target}", labels=figure_label),
         pdf="tables/{target}.pdf",
+        curves=report("tables/{target}_curves.png", category="Learning curves", labels=table_label),
     log:
         ".snakemake/logs/tables/{target}.figure.log",
     conda:
@@ -22,7 +23,31 @@ rule figure:
 
 
 rule table:
-    """A table from metrics files and the paper's numbers: tables/<...>.md, .tex and .csv."""
+    """A table from metrics files and the paper's numbers: tables/<...>.md, .tex and .csv, and its learning curves
+    (<table>_curves.png, from the runs' epochs.csv)."""
+    input:
+        table_inputs,
+        paper=os.path.join(workflow.basedir, "tables/paper_results.csv"),
+    output:
+        md="tables/{target}.md",
+        tex="tables/{target}.tex",
+        csv=report("tables/{target}.csv", category="Tables", labels=table_label),
+        curves=report("tables/{target}_curves.png", category="Learning curves", labels=table_label),
+    log:
+        ".snakemake/logs/tables/{target}.log",
+    conda:
+        CONDA_ENV
+    wildcard_constraints:
+        target="|".join(t.removesuffix(".md").removeprefix("tables/") for t in all_table_targets()
+                        if t.removesuffix(".md") not in figure_targets() + complexity_targets()),
+    threads: 1
+    localrule: True
+    script:
+        "../scripts/table.py"
+
+
+rule complexity_table:
+    """A complexity table (parameters and FLOPs, no training curves): tables/<...>.md, .tex and .csv."""
     input:
         table_inputs,
         paper=os.path.join(workflow.basedir, "tables/paper_results.csv"),
@@ -35,8 +60,7 @@ rule table:
     conda:
         CONDA_ENV
     wildcard_constraints:
-        target="|".join(t.removesuffix(".md").removeprefix("tables/") for t in all_table_targets()
-                        if t.removesuffix(".md") not in figure_targets()),
+        target="|".join(t.removeprefix("tables/") for t in complexity_targets()),
     threads: 1
     localrule: True
     script:

@@ -1,6 +1,8 @@
 """The training engine: outputs, metrics, resume after an interruption, and refusing to overwrite."""
 import csv
+import hashlib
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -27,11 +29,14 @@ def test_run_writes_metrics_epochs_and_model(tmp_path):
     metrics = train_run(spec(), RUNTIME, root=tmp_path)
     run_dir = tmp_path / spec().directory
     assert {p.name for p in run_dir.iterdir()} >= {"metrics.json", "epochs.csv", "model.pt"}
-    # sealed: a rerun whose outputs were deleted restores them from restore/; the weights are not stored twice
+    # sealed: an independent copy of record and weights with their checksums (a file damaged in place never
+    # reaches the copy), which a rerun whose outputs were deleted restores
     assert not (run_dir / "last.pt").exists()
-    assert (run_dir / "restore/model.pt").stat().st_ino == (run_dir / "model.pt").stat().st_ino
-    assert (run_dir / "restore/metrics.json").read_text() == (run_dir / "metrics.json").read_text()
-    assert (run_dir / "restore/epochs.csv").read_text() == (run_dir / "epochs.csv").read_text()
+    assert (run_dir / "restore/model.pt").stat().st_ino != (run_dir / "model.pt").stat().st_ino
+    sums = json.loads((run_dir / "restore/checksums.json").read_text())
+    for name in ("metrics.json", "epochs.csv", "model.pt"):
+        assert (run_dir / "restore" / name).read_bytes() == (run_dir / name).read_bytes()
+        assert sums[name] == hashlib.sha256((run_dir / name).read_bytes()).hexdigest()
     assert oct((run_dir / "metrics.json").stat().st_mode & 0o777) == oct(0o666 & ~current_umask())
     rows = list(csv.DictReader((run_dir / "epochs.csv").open()))
     assert [int(r["epoch"]) for r in rows] == [1, 2]
@@ -83,16 +88,44 @@ def test_checkpoint_of_another_protocol_is_refused(tmp_path, monkeypatch):
     assert (run_dir / "last.pt").exists()
 
 
-def test_a_seal_of_another_protocol_is_refused_naming_it(tmp_path):
-    train_run(spec(), RUNTIME, root=tmp_path)
-    run_dir = tmp_path / spec().directory
-    for name in ("metrics.json", "epochs.csv", "model.pt"):
-        (run_dir / name).unlink()
+def reseal_as_another_protocol(run_dir: Path) -> bytes:
+    """restore/ holding this run finished under protocol 0000 (its checksum updated: an intact, older seal)."""
     sealed = run_dir / "restore/metrics.json"
     sealed.write_text(sealed.read_text().replace(protocol_hash(resolve(spec())), "0000"))
-    with pytest.raises(RunError, match="restore holds this run finished under protocol 0000.*delete"):
-        train_run(spec(), RUNTIME, root=tmp_path)
-    assert not (run_dir / "metrics.json").exists()
+    sums = json.loads((run_dir / "restore/checksums.json").read_text())
+    sums["metrics.json"] = hashlib.sha256(sealed.read_bytes()).hexdigest()
+    (run_dir / "restore/checksums.json").write_text(json.dumps(sums))
+    return sealed.read_bytes()
+
+
+def test_a_seal_of_another_protocol_is_set_aside_and_the_run_retrains(tmp_path, capsys):
+    """The fix for a `stale` cell (--forcerun deletes the live record): the old run is kept, the run retrains."""
+    train_run(spec(), RUNTIME, root=tmp_path)
+    run_dir = tmp_path / spec().directory
+    for name in ("metrics.json", "epochs.csv"):
+        (run_dir / name).unlink()
+    old = reseal_as_another_protocol(run_dir)
+    metrics = train_run(spec(), RUNTIME, root=tmp_path)
+    assert metrics["protocol_hash"] == protocol_hash(resolve(spec()))
+    aside = list((run_dir / "superseded").iterdir())
+    assert len(aside) == 1 and (aside[0] / "restore/metrics.json").read_bytes() == old
+    assert "earlier record is kept in" in capsys.readouterr().out
+
+
+def test_a_forced_retrain_sets_the_finished_record_aside_and_trains(tmp_path, capsys):
+    from methods.engine.artifacts import RunArtifacts
+    first = train_run(spec(), RUNTIME, root=tmp_path)
+    run_dir = tmp_path / spec().directory
+    sealed = (run_dir / "restore/metrics.json").read_bytes()
+    for name in ("metrics.json", "epochs.csv"):     # what Snakemake deletes before a forced job
+        (run_dir / name).unlink()
+    RunArtifacts(spec(), tmp_path).request_retrain("snakemake --forcerun")
+    second = train_run(spec(), RUNTIME, root=tmp_path)
+    out = capsys.readouterr().out
+    assert "retrained on purpose" in out and "epoch 1/2" in out and "restoring" not in out
+    assert second["best"] == first["best"] and not (run_dir / ".retrain").exists()
+    aside = list((run_dir / "superseded").iterdir())
+    assert (aside[0] / "restore/metrics.json").read_bytes() == sealed
 
 
 def test_finished_run_is_never_overwritten(tmp_path):

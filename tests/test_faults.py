@@ -3,6 +3,7 @@ mid-epoch, then rerun, ends with the metrics, per-epoch rows and weights of a ru
 whose outputs were deleted is restored, not retrained; one writer per run directory; bad input is one line."""
 import fcntl
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -100,12 +101,44 @@ def test_bad_input_is_one_line_naming_the_fix(tmp_path, run, message):
     assert result.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
 
 
-def test_a_truncated_reference_names_itself_and_the_fix(tmp_path):
-    reference = RunSpec.from_parts("smoke", "mnist", "lenet5", "baseline", 0)
-    assert train(tmp_path, reference).returncode == 0
-    model = tmp_path / reference.directory / "model.pt"
-    model.write_bytes(model.read_bytes()[:200])
-    result = train(tmp_path, RunSpec.from_parts("smoke", "mnist", "lenet5", "focusnet@lenet5.baseline", 0))
-    assert result.returncode == 1
-    assert f"{reference.directory}/model.pt is unreadable" in result.stderr
-    assert f"--forcerun {reference.directory}/metrics.json" in result.stderr
+REFERENCE = RunSpec.from_parts("smoke", "mnist", "lenet5", "baseline", 0)
+FOCUSNET = RunSpec.from_parts("smoke", "mnist", "lenet5", "focusnet@lenet5.baseline", 0)
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:200])   # in place: the same inode, as a crash or a bad copy leaves it
+
+
+def test_a_truncated_reference_is_healed_from_its_sealed_copy(tmp_path):
+    assert train(tmp_path, REFERENCE).returncode == 0
+    model = tmp_path / REFERENCE.directory / "model.pt"
+    intact = model.read_bytes()
+    truncate(model)
+    result = train(tmp_path, FOCUSNET)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "healed from restore/" in result.stdout and model.read_bytes() == intact
+
+
+def test_a_truncated_reference_and_copy_name_a_command_that_works(tmp_path):
+    assert train(tmp_path, REFERENCE).returncode == 0
+    for path in (tmp_path / REFERENCE.directory / "model.pt", tmp_path / REFERENCE.directory / "restore/model.pt"):
+        truncate(path)
+    result = train(tmp_path, FOCUSNET)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    command = f"python -m methods verify {REFERENCE.directory} --install-weights"
+    assert f"{REFERENCE.directory}/model.pt is unreadable" in result.stderr and command in result.stderr
+    rebuilt = subprocess.run([sys.executable, "-m", "methods", *command.split()[3:]], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=300)
+    assert rebuilt.returncode == 0 and "identical for 2 epochs" in rebuilt.stdout, rebuilt.stderr[-2000:]
+    assert train(tmp_path, FOCUSNET).returncode == 0
+
+
+def test_a_damaged_seal_is_never_restored_but_set_aside(tmp_path):
+    assert train(tmp_path, RUN).returncode == 0
+    directory = tmp_path / RUN.directory
+    for name in ("metrics.json", "epochs.csv", "model.pt"):   # the head died: Snakemake deleted the outputs
+        (directory / name).unlink()
+    truncate(directory / "restore/epochs.csv")
+    rerun = train(tmp_path)
+    assert rerun.returncode == 0 and "epoch 1/2 loss" in rerun.stdout and "sealed copy is damaged" in rerun.stdout
+    assert (directory / "metrics.json").exists() and len(list((directory / "superseded").iterdir())) == 1

@@ -9,10 +9,16 @@ results/<preset>/<dataset>/<arch>/<run name>/seed<k>/ (RunSpec.directory) holds
   attempts.log   every attempt's output, appended (never a Snakemake output, so never cleared)
   last.pt        the resume checkpoint: written every epoch (and at the step a preemption signal stopped it);
                  deleted once the run is sealed
-  restore/       the finished run's outputs, sealed after metrics.json is written: model.pt as a hard link (no
-                 second copy on disk), metrics.json and epochs.csv as copies. Snakemake deletes the outputs of a
-                 job whose head died before recording it; the rerun then restores them from here at once.
+  restore/       an independent copy of the finished run's metrics.json, epochs.csv and model.pt with their
+                 SHA-256s (checksums.json), sealed after metrics.json is written. Snakemake deletes the outputs of a
+                 job whose head died before recording it; the rerun restores them from here at once. A damaged
+                 model.pt is healed from it; a damaged copy is never used.
+  .retrain       asks the next training to retrain the run on purpose (written by the Snakemake head for
+                 --forcerun); the finished record is then set aside in superseded/
   snapshots/     epoch<k>.pt: the network at epochs that shorter constant-lr runs are read off
+  verified.json  every recorded `python -m methods verify` of the run (its outcome and the machine)
+  superseded/    <time>/: a finished record set aside when the run is retrained on purpose or under a new protocol
+                 (restore/, verified.json, model.pt, and for a published run its files at git HEAD); never deleted
   .lock          held (flock) by the one process writing the directory; it names that process
 """
 from __future__ import annotations
@@ -34,8 +40,9 @@ from pathlib import Path
 from methods.spec import RunSpec, protocol_hash, resolve
 
 METRICS, EPOCHS, MODEL, LAST, LOG, SNAPSHOTS = "metrics.json", "epochs.csv", "model.pt", "last.pt", "train.log", "snapshots"
-ATTEMPTS, LOCK, RESTORE = "attempts.log", ".lock", "restore"
-SEALED = ((EPOCHS, False), (MODEL, True), (METRICS, False))   # what restore/ keeps, hard-linked or copied; metrics last
+ATTEMPTS, LOCK, RESTORE, SUPERSEDED, VERIFIED = "attempts.log", ".lock", "restore", "superseded", "verified.json"
+SEALED = (EPOCHS, MODEL, METRICS)   # what restore/ keeps an independent copy of (with CHECKSUMS, written last)
+CHECKSUMS, RETRAIN = "checksums.json", ".retrain"
 
 # A run has collapsed when its last epoch's training top-1 is below this multiple of chance (100 / K %): a network
 # that predicts one class, or a uniform output, for every input. Trained networks sit far above it (MNIST: >95 %).
@@ -117,34 +124,105 @@ class RunArtifacts:
                 leftover.unlink(missing_ok=True)
 
     def seal(self) -> None:
-        """Keep the finished run's outputs under restore/ (written last; only then is last.pt deleted), so that a
-        rerun after Snakemake deleted them restores them instead of retraining. model.pt is hard-linked (a file
-        replaced later gets a new inode, so the link keeps the sealed weights); the small files are copied, so an
-        in-place edit of metrics.json never reaches the sealed copy."""
+        """Keep an independent copy of the finished run's record and weights under restore/, with their SHA-256s
+        (restore/checksums.json, written last; only then is last.pt deleted). The copy heals a damaged or deleted
+        file (restore(), heal_weights()) and is itself checked before it is used."""
         from methods.engine import checkpoint
-        for name, link in SEALED:
-            checkpoint.atomic_write(self.restore_dir / name, _linker(self.directory / name, link))
+        sums = {}
+        for name in SEALED:
+            if (self.directory / name).exists():
+                checkpoint.atomic_write(self.restore_dir / name,
+                                        lambda tmp, name=name: shutil.copyfile(self.directory / name, tmp))
+                sums[name] = sha256_of(self.restore_dir / name)
+        checkpoint.save_json(sums, self.restore_dir / CHECKSUMS)
         self.last_path.unlink(missing_ok=True)
+        self.retrain_marker.unlink(missing_ok=True)
 
-    def restore(self) -> dict | None:
-        """The sealed outputs put back (metrics.json last) when they are of protocol `expected_hash`; their
-        metrics, or None when nothing is sealed. A seal of another protocol stops the run, naming the fix."""
-        from methods.engine import checkpoint
-        sealed_metrics = self.restore_dir / METRICS
-        if not all((self.restore_dir / name).exists() for name, _ in SEALED):
+    @property
+    def retrain_marker(self) -> Path:
+        return self.directory / RETRAIN
+
+    def request_retrain(self, why: str) -> None:
+        """Ask the next training of this run to retrain it on purpose, its finished record set aside
+        (snakemake --forcerun: written by the Snakemake head, read by the job)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.retrain_marker.write_text(why + "\n")
+
+    def sealed_record(self) -> dict | None:
+        """restore/'s metrics when its copy is complete and every file matches its checksum; None when nothing is
+        sealed; ArtifactError naming the file when the copy is damaged."""
+        sums_path = self.restore_dir / CHECKSUMS
+        if not sums_path.exists():
             return None
         try:
-            metrics = json.loads(sealed_metrics.read_text())
-            found = metrics["protocol_hash"]
-        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
-            raise ArtifactError(f"{sealed_metrics} is unreadable; delete {self.restore_dir} to retrain the run") from None
-        if found != self.expected_hash:
-            raise ArtifactError(f"{self.restore_dir} holds this run finished under protocol {found}, the config now "
-                                f"gives {self.expected_hash}; restore the config, or delete {self.restore_dir} "
-                                "to retrain it")
-        for name, link in SEALED:
-            checkpoint.atomic_write(self.directory / name, _linker(self.restore_dir / name, link))
+            sums = json.loads(sums_path.read_text())
+            metrics = json.loads((self.restore_dir / METRICS).read_text())
+            metrics["protocol_hash"]
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
+            raise ArtifactError(f"{self.restore_dir} is damaged (unreadable {CHECKSUMS} or {METRICS})") from None
+        for name, digest in sums.items():
+            path = self.restore_dir / name
+            if not path.exists() or sha256_of(path) != digest:
+                raise ArtifactError(f"{path} does not match its checksum")
         return metrics
+
+    def set_aside(self, why: str) -> Path | None:
+        """Move what is left of this run's finished record (restore/, verified.json, model.pt, epochs.csv, and the
+        record committed at git HEAD where the run is published) to superseded/<time>/, never deleting it: before a
+        run is retrained on purpose or under a new protocol. The folder, or None when there was nothing to keep."""
+        published = _committed_files(self.root, self.spec.directory) if not self.metrics_path.exists() else {}
+        present = [name for name in (RESTORE, VERIFIED, MODEL, EPOCHS) if (self.directory / name).exists()]
+        if METRICS not in published and not present:
+            return None
+        aside = self.directory / SUPERSEDED / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        aside.mkdir(parents=True, exist_ok=True)
+        (aside / "why.txt").write_text(why + "\n")
+        for name, content in published.items() if METRICS in published else ():
+            (aside / "committed" / name).parent.mkdir(parents=True, exist_ok=True)
+            (aside / "committed" / name).write_bytes(content)
+        for name in present:
+            (self.directory / name).replace(aside / name)
+        return aside
+
+    def restore(self) -> dict | None:
+        """The finished record put back when the live one is gone and a copy of the current protocol exists: from
+        restore/ (checked against its checksums), else, for a published run, from git HEAD. Its metrics, or None
+        when there is none to restore (a copy of another protocol is not one: the caller sets it aside)."""
+        from methods.engine import checkpoint
+        sealed = self.sealed_record()
+        if sealed is not None:
+            if sealed["protocol_hash"] != self.expected_hash:
+                return None
+            for name in SEALED:
+                if (self.restore_dir / name).exists():
+                    checkpoint.atomic_write(self.directory / name,
+                                            lambda tmp, name=name: shutil.copyfile(self.restore_dir / name, tmp))
+            return sealed
+        published = _committed_files(self.root, self.spec.directory)
+        try:
+            metrics = json.loads(published[METRICS]) if METRICS in published and EPOCHS in published else None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            metrics = None
+        if metrics is None or metrics.get("protocol_hash") != self.expected_hash:
+            return None
+        for name in (EPOCHS, METRICS):
+            checkpoint.atomic_write(self.directory / name,
+                                    lambda tmp, name=name: Path(tmp).write_bytes(published[name]))
+        return metrics
+
+    def heal_weights(self) -> bool:
+        """model.pt replaced by restore/'s copy when it is missing or differs from the checksum sealed with it and
+        the copy is intact; True when healed."""
+        from methods.engine import checkpoint
+        try:
+            sealed = self.sealed_record()
+        except ArtifactError:
+            return False
+        digest = json.loads((self.restore_dir / CHECKSUMS).read_text()).get(MODEL) if sealed else None
+        if digest is None or (self.model_path.exists() and sha256_of(self.model_path) == digest):
+            return False
+        checkpoint.atomic_write(self.model_path, lambda tmp: shutil.copyfile(self.restore_dir / MODEL, tmp))
+        return True
 
     @cached_property
     def expected_hash(self) -> str:
@@ -202,7 +280,10 @@ class RunArtifacts:
         checkpoint.save_torch(deployed_payload(self.spec, protocol, digest, network), path or self.model_path)
 
     def load_model(self, role: str = "reference run"):
-        """The deployed network of this finished run, checked to be of the protocol the config gives now."""
+        """The deployed network of this finished run, checked to be of the protocol the config gives now; a
+        model.pt that differs from its sealed checksum is healed from restore/ first."""
+        if self.heal_weights():
+            print(f"[{self.spec.directory}] {MODEL} differed from its sealed copy: healed from {RESTORE}/", flush=True)
         self.current_metrics(role)
         import torch
         from methods.method import parse_options
@@ -211,8 +292,9 @@ class RunArtifacts:
         try:
             saved = torch.load(self.model_path, map_location="cpu", weights_only=True)
         except Exception as error:
-            raise ArtifactError(f"{self.model_path} is unreadable ({type(error).__name__}: truncated?); retrain the "
-                                f"{role}: snakemake --forcerun {self.spec.directory}/{METRICS}") from None
+            raise ArtifactError(f"{self.model_path} is unreadable ({type(error).__name__}: truncated?) and {RESTORE}/ "
+                                f"has no intact copy; rebuild it, checked against the run's record: python -m methods "
+                                f"verify {self.spec.directory} --install-weights") from None
         model = build_model(saved["arch"], saved["num_classes"], family=saved["family"],
                             in_channels=saved["in_channels"])
         method_cls = get_method_class(saved["method"])
@@ -237,18 +319,35 @@ class RunArtifacts:
         return metrics
 
 
-def _linker(source: Path, hard_link: bool):
-    """An atomic_write writer that hard-links `source` (a copy where the file system has no hard links)."""
-    def write(tmp: str) -> None:
-        if hard_link:
-            os.unlink(tmp)
-            try:
-                os.link(source, tmp)
-                return
-            except OSError:
-                pass
-        shutil.copyfile(source, tmp)
-    return write
+def _committed_files(root: Path, directory: Path) -> dict[str, bytes]:
+    """The files of a run directory as committed at git HEAD (name relative to the directory -> bytes), leaving
+    out earlier superseded records; {} outside a git work tree or where git is missing."""
+    import subprocess
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, timeout=60)
+    try:
+        prefix = git("rev-parse", "--show-prefix")   # where root lies in the work tree
+        if prefix.returncode != 0:
+            return {}
+        folder = prefix.stdout.decode().strip() + str(directory) + "/"
+        listing = git("ls-tree", "-r", "-z", "--full-tree", "--name-only", "HEAD", "--", folder)
+        files = {}
+        for path in filter(None, listing.stdout.decode().split("\0")) if listing.returncode == 0 else ():
+            name = path.removeprefix(folder)
+            if not name.startswith(SUPERSEDED + "/"):
+                files[name] = git("show", f"HEAD:{path}").stdout
+        return files
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return {}
+
+
+def sha256_of(path: Path) -> str:
+    import hashlib
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def deployed_payload(spec: RunSpec, protocol: dict, digest: str, network) -> dict:

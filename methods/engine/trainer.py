@@ -65,7 +65,7 @@ def _train_locked(spec: RunSpec, runtime: Runtime, artifacts: RunArtifacts, root
     protocol = resolve(spec)
     digest = protocol_hash(protocol)
     _refuse_finished(artifacts, digest)
-    restored = artifacts.restore()
+    restored = _restore_or_set_aside(spec, artifacts)
     if restored is not None:
         _say(spec, f"restoring the finished run from {artifacts.restore_dir.name}/: nothing to train")
         say_done(spec, restored)
@@ -259,6 +259,30 @@ def ensure_weights(reference: RunSpec, runtime: Runtime, root: Path) -> None:
                             say=lambda text: print(text, flush=True))
         except VerifyError as error:
             raise RunError(str(error)) from None
+
+
+def _restore_or_set_aside(spec: RunSpec, artifacts: RunArtifacts) -> dict | None:
+    """Before training: the finished record put back when it is only missing here (Snakemake deleted the outputs of
+    a job whose head died; a file was deleted), else whatever is left of an earlier record set aside, never deleted
+    (a retrain asked for with snakemake --forcerun, a new protocol, a damaged copy). A run with a checkpoint is in
+    the middle of training and resumes."""
+    if artifacts.last_path.exists():
+        return None
+    if artifacts.retrain_marker.exists():
+        why = "retrained on purpose (snakemake --forcerun)"
+    else:
+        try:
+            restored = artifacts.restore()
+        except ArtifactError as error:
+            why = f"its sealed copy is damaged ({error})"
+        else:
+            if restored is not None:
+                return restored
+            why = "trained afresh: the earlier record is of another protocol or incomplete"
+    aside = artifacts.set_aside(why)
+    if aside is not None:
+        _say(spec, f"{why}; the earlier record is kept in {aside.relative_to(artifacts.root)}/ (nothing is deleted)")
+    return None
 
 
 def _refuse_finished(artifacts: RunArtifacts, digest: str) -> None:

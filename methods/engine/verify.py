@@ -200,6 +200,7 @@ def install_rebuilt_weights(outcome: Outcome, root: Path = Path(".")) -> Path:
     artifacts = RunArtifacts(outcome.spec, root)
     with artifacts.exclusive():
         checkpoint.atomic_write(artifacts.model_path, lambda tmp: Path(tmp).write_bytes(outcome.weights))
+        artifacts.seal()   # restore/ gets an intact copy of the rebuilt weights, with its checksum
     return artifacts.model_path
 
 

@@ -6,10 +6,15 @@ from methods.engine.gpus import visible_gpus
 from methods.grid import (build_table, complexity_path, donor_for, parse_seeds, preset_of_target, required_runs,
                           table_names, table_target, table_targets)
 from methods.report import preset_of_report, report_targets
+from methods.engine.artifacts import RunArtifacts
 from methods.spec import RUN_DIR_PATTERN, RunSpec, check_run_name
 from methods.table1 import paper_datasets, preset_of_table1, stamp_path, table1_presets, table1_target
 
 CONDA_ENV = os.path.join(workflow.basedir, "environment.yml")   # what --use-conda builds for every rule
+# The paper's numbers and claims are data the tables read; a checkout writes them after the tables (file order), so
+# their times say nothing: a table is rebuilt when its runs' metrics change, not when these are checked out.
+PAPER_RESULTS = ancient(os.path.join(workflow.basedir, "tables/paper_results.csv"))
+PAPER_CLAIMS = ancient(os.path.join(workflow.basedir, "tables/paper_claims.yaml"))
 
 wildcard_constraints:
     preset="[a-z0-9_]+",
@@ -85,6 +90,21 @@ def checked_run_name(run):
     return run
 
 
+def retrain_requested(wc) -> bool:
+    """Whether this train job runs because the user forced it (--forcerun/-R of its record or of the rule, -F, or
+    -f on its record). Snakemake deletes a job's outputs before running it whether it was forced or its head died
+    before recording it; only the head knows which, so it leaves <run dir>/.retrain for the job: a forced run is
+    retrained with its finished record set aside, an unforced one is restored from its sealed copy."""
+    spec = spec_of(wc)
+    record = {str(spec.directory / name) for name in ("metrics.json", "epochs.csv")}
+    settings = workflow.dag_settings
+    forced = (settings.forceall or "train" in settings.forcerun or bool(record & set(map(str, settings.forcerun)))
+              or (settings.forcetargets and bool(record & set(map(str, settings.targets)))))
+    if forced and workflow.is_main_process and not workflow.dryrun:
+        RunArtifacts(spec).request_retrain("snakemake --forcerun")
+    return forced
+
+
 def run_directory(wc) -> str:
     return str(spec_of(wc).directory)   # RunSpec.directory: the one place a run's path is written
 
@@ -93,12 +113,12 @@ def reference_inputs(wc):
     reference = spec_of(wc).reference
     if reference is None:
         return []
-    return [str(reference.directory / "model.pt"), str(reference.directory / "metrics.json")]
+    return [ancient(str(reference.directory / "metrics.json"))]   # its model.pt is rebuilt, verified, if absent
 
 
 def donor_inputs(wc):
     donor = donor_for(spec_of(wc))
-    return [] if donor is None else [str(donor.directory / "metrics.json")]
+    return [] if donor is None else [ancient(str(donor.directory / "metrics.json"))]
 
 
 def table_files(preset: str, name: str) -> list[str]:
@@ -115,10 +135,15 @@ def table_inputs(wc):
 
 
 def report_inputs(wc):
-    """Every table (and figure) of the report's preset: the report is the target of the whole grid."""
+    """Every table (and figure) of the report's preset, built first, and the metrics the report reads: the report
+    is the target of the whole grid. The tables are ancient() (a checkout writes report.md before table2.md); a
+    run that finishes later makes the report out of date through its metrics.json."""
     preset = preset_of_report(f"tables/{wc.target}.md")
     tables = table_targets(preset)
-    return tables + [t.removesuffix(".md") + ".png" for t in tables if t.removesuffix(".md") in figure_targets()]
+    figures = [t.removesuffix(".md") + ".png" for t in tables if t.removesuffix(".md") in figure_targets()]
+    metrics = [path for target in tables for path in table_files(*preset_of_target(target.removesuffix(".md")))
+               if path.endswith("metrics.json")]
+    return [ancient(path) for path in tables + figures] + list(dict.fromkeys(metrics))
 
 
 def table1_inputs(wc):

@@ -2,7 +2,7 @@ rule figure:
     """A figure (grid kind 'figure'): tables/<...>.png and .pdf, with its data in the table's .md/.tex/.csv."""
     input:
         table_inputs,
-        paper=os.path.join(workflow.basedir, "tables/paper_results.csv"),
+        paper=PAPER_RESULTS,
     output:
         md="tables/{target}.md",
         tex="tables/{target}.tex",
@@ -27,7 +27,7 @@ rule table:
     (<table>_curves.png, from the runs' epochs.csv)."""
     input:
         table_inputs,
-        paper=os.path.join(workflow.basedir, "tables/paper_results.csv"),
+        paper=PAPER_RESULTS,
     output:
         md="tables/{target}.md",
         tex="tables/{target}.tex",
@@ -50,7 +50,7 @@ rule complexity_table:
     """A complexity table (parameters and FLOPs, no training curves): tables/<...>.md, .tex and .csv."""
     input:
         table_inputs,
-        paper=os.path.join(workflow.basedir, "tables/paper_results.csv"),
+        paper=PAPER_RESULTS,
     output:
         md="tables/{target}.md",
         tex="tables/{target}.tex",
@@ -72,8 +72,8 @@ rule report:
     grid of the preset. tables/report.{md,tex,csv,png,pdf} (paper), tables/smoke/report.*, tables/demo_report.*"""
     input:
         report_inputs,
-        claims=os.path.join(workflow.basedir, "tables/paper_claims.yaml"),
-        paper=os.path.join(workflow.basedir, "tables/paper_results.csv"),
+        claims=PAPER_CLAIMS,
+        paper=PAPER_RESULTS,
     output:
         md=report("tables/{target}.md", category="Report", labels={"file": "claims and agreement (Markdown)"}),
         tex="tables/{target}.tex",
@@ -97,7 +97,7 @@ rule table1:
     not on disk; a new data check changes its inputs, which reruns it."""
     input:
         table1_inputs,
-        paper=os.path.join(workflow.basedir, "tables/paper_results.csv"),
+        paper=PAPER_RESULTS,
     output:
         md="tables/{target}.md",
         tex="tables/{target}.tex",

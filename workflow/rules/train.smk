@@ -1,19 +1,25 @@
 rule train:
-    """One run spec -> metrics.json, epochs.csv and model.pt; resumes from last.pt after an interruption."""
+    """One run spec -> metrics.json and epochs.csv (its record); resumes from last.pt after an interruption. Its
+    weights (model.pt) are a product, not a declared output: published runs commit no weights, so a committed run is
+    up to date without them, and a job that needs a reference's weights rebuilds them by a verified retraining
+    (methods/engine/verify.py)."""
+    # ancient(): that the data were checked, and that a reference (or donor) finished, is what a run needs; their
+    # files' times are not (a fresh clone gives committed files the order of checkout), so a newer stamp or
+    # reference never retrains a finished run (a changed protocol shows as `stale` instead)
     input:
-        data="results/{preset}/data/{dataset}.json",
+        data=ancient("results/{preset}/data/{dataset}.json"),
         reference=reference_inputs,
         donor=donor_inputs,
     output:
         metrics=f"{RUN_DIR_PATTERN}/metrics.json",
         epochs=f"{RUN_DIR_PATTERN}/epochs.csv",
-        model=f"{RUN_DIR_PATTERN}/model.pt",
     # What is stale is decided by the protocol hash, not by Snakemake params: the trainer refuses a checkpoint
     # of another protocol and a table shows a finished run of another protocol as `stale` (README "Reading a
     # table"). Runtime settings (data_root, workers, threads) are read from the config by the script, so
     # changing them reruns nothing.
     params:
         run_dir=run_directory,
+        retrain=retrain_requested,   # leaves <run dir>/.retrain for a forced job (common.smk)
     log:
         f"{RUN_DIR_PATTERN}/train.log",
     conda:

@@ -50,7 +50,7 @@ worker() {
           --cpu-isa avx2 || echo "worker $1: verify $dir FAILED"
     else
       [ -e "$dir/metrics.json" ] && continue
-      $PY -m methods train "$dir" --data-root "$DATA_ROOT" --threads 1 --num-workers 0 --cpu-isa avx2 \
+      $PY -m methods train "$dir" --data-root "$DATA_ROOT" --threads 1 --num-workers 0 --cpu-isa avx2 --log "$dir/train.log" \
           || echo "worker $1: train $dir FAILED"
     fi
     echo "worker $1: $(date -u +%FT%TZ) done $command $dir"

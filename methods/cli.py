@@ -8,7 +8,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from methods.spec import RunSpec, check_run_name
+from methods.spec import RunSpec
 
 
 def train(spec: RunSpec, data_root: str, cache_dir: str | None, num_workers: int, threads: int | None,
@@ -242,17 +242,25 @@ def reported(command) -> int:
 
 
 class _Tee:
-    def __init__(self, *streams):
-        self.streams = streams
+    """The terminal and the logs. A log that cannot be written (a full disk) is dropped with one line on the
+    terminal, so the error that filled the disk is still told once, not buried under the log's own failures."""
+
+    def __init__(self, terminal, *logs):
+        self.terminal, self.logs = terminal, list(logs)
 
     def write(self, text: str) -> None:
-        for stream in self.streams:
-            stream.write(text)
-            stream.flush()
+        self.terminal.write(text)
+        self.terminal.flush()
+        for log in list(self.logs):
+            try:
+                log.write(text)
+                log.flush()
+            except OSError as error:
+                self.logs.remove(log)
+                self.terminal.write(f"(log {getattr(log, 'name', log)} dropped: {error.strerror or error})\n")
 
     def flush(self) -> None:
-        for stream in self.streams:
-            stream.flush()
+        self.terminal.flush()
 
 
 @contextlib.contextmanager
@@ -267,24 +275,27 @@ def tee_output(*log_paths: str | Path | None):
         logs = []
         for path in paths:
             path.parent.mkdir(parents=True, exist_ok=True)
-            logs.append(stack.enter_context(open(path, "a")))
+            handle = open(path, "a")
+            stack.callback(_close_quietly, handle)   # closing flushes: a full disk must not raise a second error
+            logs.append(handle)
         stack.enter_context(contextlib.redirect_stdout(_Tee(sys.stdout, *logs)))
         stack.enter_context(contextlib.redirect_stderr(_Tee(sys.stderr, *logs)))
         try:
             yield
         except Exception:
             for log in logs:   # the interpreter prints it on the terminal once; the logs get their copy here
-                traceback.print_exc(file=log)
+                with contextlib.suppress(OSError):
+                    traceback.print_exc(file=log)
             raise
 
 
+def _close_quietly(handle) -> None:
+    with contextlib.suppress(OSError):
+        handle.close()
+
+
 def spec_from_dir(run_dir: str) -> RunSpec:
-    parts = Path(run_dir).parts
-    if len(parts) != 6 or parts[0] != "results" or not parts[5].startswith("seed"):
-        raise SystemExit(f"{run_dir}: expected results/<preset>/<dataset>/<arch>/<run>/seed<k>")
-    spec = RunSpec.from_parts(parts[1], parts[2], parts[3], parts[4], parts[5].removeprefix("seed"))
-    check_run_name(spec.run)
-    return spec
+    return RunSpec.from_directory(run_dir)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from methods import config
 from methods.data.facts import get_facts
-from methods.spec import RunSpec, SpecError, parse_run_name
+from methods.spec import MAX_SEED, RunSpec, SpecError, parse_run_name
 
 
 @dataclass(frozen=True)
@@ -90,23 +90,34 @@ def column_seeds(preset: str, spec: dict, column: dict) -> list[int]:
     return list(column.get("seeds") or spec.get("seeds") or config.preset(preset)["seeds"])
 
 
-def parse_seeds(text: str | list | tuple | None) -> tuple[int, ...] | None:
-    """Seeds as a user writes them: '0,1,2', '0-4', or a list; None or '' for the grid's own."""
-    if text is None or text == "" or text == []:
+MAX_SEEDS = 1000   # seeds one request may name (a range is expanded: 0-100000000 would be a typo, not a plan)
+
+
+def parse_seeds(text: str | int | list | tuple | None) -> tuple[int, ...] | None:
+    """Seeds as a user writes them (`--seeds`, `--config seeds=`): '0,1,2', '0-4' (first <= last), an int or a
+    list; None or '' for the grid's own. The same rule for every way in: whole numbers 0..MAX_SEED in ASCII
+    digits, distinct, at most MAX_SEEDS of them; anything else is SpecError naming the form."""
+    if text is None or text == "" or text == [] or text == ():
         return None
-    if isinstance(text, int):
-        return (text,)
-    items = text if isinstance(text, (list, tuple)) else str(text).split(",")
+    items = text if isinstance(text, (list, tuple)) else [text] if isinstance(text, int) else str(text).split(",")
     seeds: list[int] = []
     for item in items:
         first, dash, last = str(item).strip().partition("-")
-        try:
-            seeds += list(range(int(first), int(last) + 1)) if dash else [int(first)]
-        except ValueError:
-            raise SpecError(f"seeds {text!r}: write seeds as 0,1,2 or 0-2") from None
-    if any(seed < 0 for seed in seeds) or len(set(seeds)) != len(seeds):
-        raise SpecError(f"seeds {text!r}: seeds are distinct non-negative integers")
+        if not _is_seed(first) or (dash and not _is_seed(last)):
+            raise SpecError(f"seeds {text!r}: write seeds as 0,1,2 or a range 0-2 (whole numbers 0..{MAX_SEED})")
+        low, high = int(first), int(last) if dash else int(first)
+        if high < low:
+            raise SpecError(f"seeds {text!r}: the range {item} runs backwards; write it first-last, e.g. 0-2")
+        if len(seeds) + high - low + 1 > MAX_SEEDS:
+            raise SpecError(f"seeds {text!r}: more than {MAX_SEEDS} seeds; ask for fewer")
+        seeds += range(low, high + 1)
+    if len(set(seeds)) != len(seeds):
+        raise SpecError(f"seeds {text!r}: each seed once")
     return tuple(seeds)
+
+
+def _is_seed(text: str) -> bool:
+    return text.isascii() and text.isdigit() and int(text) <= MAX_SEED
 
 
 def _expand_rows(rows: list[dict]) -> list[dict]:

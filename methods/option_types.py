@@ -6,6 +6,7 @@ used here and by methods.method.parse_options."""
 from __future__ import annotations
 
 import ast
+import math
 import typing
 from functools import lru_cache
 from pathlib import Path
@@ -37,9 +38,12 @@ def convert_option(name: str, value: Any, hint: Any) -> Any:
             return False
         raise ValueError(f"option {name}={value!r} is not a boolean (true/false)")
     try:
-        return hint(value)
+        converted = hint(value)
     except (TypeError, ValueError) as error:
         raise ValueError(f"option {name}={value!r} is not a {hint.__name__}") from error
+    if hint is float and not math.isfinite(converted):
+        raise ValueError(f"option {name}={value!r} is not a finite number")
+    return converted
 
 
 @lru_cache(maxsize=None)

@@ -17,9 +17,12 @@ from methods import config
 from methods.data.facts import DatasetFacts, get_facts
 from methods.option_types import convert_option, option_hints
 
+# ASCII only ([0-9], never \d, which also matches other scripts' digits: `seed١` would name seed 1's directory)
 _NAME_PART = re.compile(r"^[a-z0-9_]+$")
-_OPTION = re.compile(r"^([a-z0-9_]+)=([A-Za-z0-9_.+]+)$")
-_SCHEDULE_TOKEN = re.compile(r"^(e\d+|const|w\d+)$")
+_OPTION = re.compile(r"^([a-z0-9_]+)=([A-Za-z0-9_.+-]+)$")    # values as a user writes them: 1e-3, -0.5, cls+att
+_SCHEDULE_TOKEN = re.compile(r"^(e[0-9]+|const|w[0-9]+)$")
+_SEED = re.compile(r"^seed(0|[1-9][0-9]{0,8})$")
+MAX_SEED = 999_999_999
 
 
 # A run's directory: the one place it is written. RunSpec.directory fills it in; the Snakemake rules use it as
@@ -77,7 +80,8 @@ def parse_run_name(text: str) -> RunName:
 def _parse_option(text: str, item: str) -> tuple[str, str]:
     match = _OPTION.match(item)
     if not match:
-        raise SpecError(f"run name {text!r}: option {item!r} must read key=value")
+        raise SpecError(f"run name {text!r}: option {item!r} must read key=value (a value of letters, digits and "
+                        "_ . + -, e.g. alpha=1e-3, terms=cls+att)")
     return match.group(1), match.group(2)
 
 
@@ -91,7 +95,24 @@ class RunSpec:
 
     @classmethod
     def from_parts(cls, preset: str, dataset: str, arch: str, run: str, seed: int | str) -> "RunSpec":
+        if not (isinstance(seed, int) and 0 <= seed <= MAX_SEED) and not _SEED.match(f"seed{seed}"):
+            raise SpecError(f"seed {seed!r}: a seed is a whole number 0..{MAX_SEED} written in ASCII digits")
         return cls(preset, dataset, arch, parse_run_name(run), int(seed))
+
+    @classmethod
+    def from_directory(cls, run_dir: str | Path) -> "RunSpec":
+        """The run a directory names (the inverse of `directory`), checked part by part before anything is
+        written: results/<preset>/<dataset>/<arch>/<run>/seed<k>, nothing outside results/."""
+        parts = Path(run_dir).parts
+        if len(parts) != 6 or parts[0] != "results" or not _SEED.match(parts[5]):
+            raise SpecError(f"{run_dir}: a run directory reads results/<preset>/<dataset>/<arch>/<run>/seed<k> "
+                            f"(k: 0..{MAX_SEED}), e.g. results/paper/mnist/lenet5/baseline/seed0")
+        for what, value in zip(("preset", "dataset", "arch"), parts[1:4]):
+            if not _NAME_PART.match(value):
+                raise SpecError(f"{run_dir}: {what} {value!r} must be lower-case letters, digits or _")
+        spec = cls.from_parts(parts[1], parts[2], parts[3], parts[4], parts[5].removeprefix("seed"))
+        check_spec(spec)
+        return spec
 
     @property
     def directory(self) -> Path:
@@ -129,6 +150,29 @@ def check_run_name(run: RunName) -> None:
             raise SpecError(f"run name {run}: {error}") from None
     if run.reference:
         check_run_name(run.reference[1])
+
+
+def check_spec(spec: RunSpec) -> None:
+    """Everything about a run that can be checked without torch, before a job starts: the preset and dataset exist,
+    the architecture is one the suite builds, the run name (method, options) is valid; its reference's too."""
+    try:
+        config.preset(spec.preset)
+        get_facts(spec.dataset)
+    except KeyError as error:
+        raise SpecError(str(error).strip("'\"") + " (config/datasets.yaml)") from None
+    except config.ConfigError as error:
+        raise SpecError(str(error)) from None
+    check_arch(spec.arch)
+    check_run_name(spec.run)
+    if spec.reference is not None:
+        check_spec(spec.reference)
+
+
+def check_arch(arch: str) -> None:
+    from methods.models.names import ARCHS, TIMM_PREFIX
+    if arch not in ARCHS and not (arch.startswith(TIMM_PREFIX) and _NAME_PART.match(arch.removeprefix(TIMM_PREFIX))):
+        raise SpecError(f"unknown arch {arch!r}; valid archs: {', '.join(ARCHS)}, or {TIMM_PREFIX}<name> for an "
+                        "architecture of timm.list_models()")
 
 
 def dataset_facts(preset: str, dataset: str) -> DatasetFacts:

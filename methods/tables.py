@@ -11,7 +11,7 @@ from types import MappingProxyType
 from typing import Mapping
 
 from methods import PROJECT_ROOT, config
-from methods.engine.artifacts import RunArtifacts, agrees, best_and_final, collapsed, transient
+from methods.engine.artifacts import ArtifactError, RunArtifacts, agrees, best_and_final, collapsed, transient
 from methods.grid import Cell, Table, build_table, complexity_path, table_target
 
 PAPER_RESULTS = PROJECT_ROOT / "tables" / "paper_results.csv"
@@ -34,6 +34,7 @@ class CellValue:
     final: list[float] = field(default_factory=list)          # the final epoch's metric, beside each of `values`
     resumed: dict[str, list[str]] = field(default_factory=dict)   # run directory -> where it was resumed
     transient: dict[str, list[int]] = field(default_factory=dict)  # run directory -> epochs at chance, recovered
+    damaged: dict[str, str] = field(default_factory=dict)     # run directory -> what is wrong with its record
 
     @property
     def by_seed(self) -> dict[int, float]:
@@ -86,7 +87,7 @@ def collect(table: Table, root: Path = Path(".")) -> list[CellValue]:
             else:
                 missing.append(str(path))
         collapsed_values, inconsistent, seeds, train_s, devices = [], [], [], {}, set()
-        final, resumed, transient_epochs = [], {}, {}
+        final, resumed, transient_epochs, damaged = [], {}, {}, {}
         for run in cell.runs:
             artifacts = RunArtifacts(run, root)
             metrics = artifacts.read_metrics()
@@ -96,7 +97,17 @@ def collect(table: Table, root: Path = Path(".")) -> list[CellValue]:
             if metrics["protocol_hash"] != artifacts.expected_hash:
                 stale.append(str(run.directory))
                 continue
-            rows = artifacts.read_epochs()
+            if not artifacts.epochs_path.exists():
+                damaged[str(run.directory)] = "epochs.csv is missing"
+                continue
+            try:
+                rows = artifacts.read_epochs()
+            except ArtifactError:
+                damaged[str(run.directory)] = "epochs.csv is unreadable"
+                continue
+            edited = artifacts.edited_since_seal()
+            if edited:
+                damaged[str(run.directory)] = f"{' and '.join(edited)} differ from the copy sealed when it finished"
             recomputed = best_and_final(rows)   # the CSV is the source; a disagreeing metrics.json is flagged
             if not agrees(metrics, recomputed):
                 inconsistent.append(str(run.directory))
@@ -115,7 +126,7 @@ def collect(table: Table, root: Path = Path(".")) -> list[CellValue]:
                 final.append(recomputed["final"][cell.metric])
                 seeds.append(run.seed)
         out.append(CellValue(cell, values, paper.get(key), missing, stale, collapsed_values, inconsistent, seeds,
-                             train_s, devices, final, resumed, transient_epochs))
+                             train_s, devices, final, resumed, transient_epochs, damaged))
     return out
 
 
@@ -198,6 +209,13 @@ def legend(table: Table, values: list[CellValue]) -> list[str]:
     if inconsistent:
         lines.append(f"inconsistent ({len(inconsistent)}): metrics.json disagrees with epochs.csv, which the cell "
                      "shows; rerun with snakemake --forcerun <dir>/metrics.json: " + ", ".join(inconsistent))
+    damaged = {run: what for v in values for run, what in v.damaged.items()}
+    if damaged:
+        lines.append(f"damaged ({len(damaged)}): a finished run's record is not what it wrote (runs without their "
+                     "epochs.csv are not shown; edited ones are, as edited): " + "; ".join(
+                         f"{run}: {what}" for run, what in sorted(damaged.items()))
+                     + ". Restore the record as the run sealed it (restore/) or committed it (git): delete the "
+                     "damaged file, then snakemake <run dir>/epochs.csv")
     resumed = {run: where for v in values for run, where in v.resumed.items()}
     if resumed:
         lines.append(f"resumed ({len(resumed)}): interrupted, then continued from their checkpoint (a resume "

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import pickle
+import re
 import struct
 from pathlib import Path
 
@@ -266,8 +267,9 @@ def test_tiny_imagenet_cache_written_once_and_reused(tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     first = load_splits(tiny_facts(), "real", tmp_path, cache_dir=cache)
     files = sorted(cache.iterdir())
-    assert [f.name for f in files] == ["tiny_imagenet-train-6.images.npy", "tiny_imagenet-train-6.labels.npy",
-                                       "tiny_imagenet-val-4.images.npy", "tiny_imagenet-val-4.labels.npy"]
+    assert [re.sub(r"-[0-9a-f]{16}\.", "-<sources>.", f.name) for f in files] == [
+        "tiny_imagenet-train-6-64px-<sources>.images.npy", "tiny_imagenet-train-6-64px-<sources>.labels.npy",
+        "tiny_imagenet-val-4-64px-<sources>.images.npy", "tiny_imagenet-val-4-64px-<sources>.labels.npy"]
     stamps = [f.stat().st_mtime_ns for f in files]
 
     def no_decoding(*args):
@@ -277,6 +279,33 @@ def test_tiny_imagenet_cache_written_once_and_reused(tmp_path, monkeypatch):
     assert [f.stat().st_mtime_ns for f in sorted(cache.iterdir())] == stamps
     for before, after in zip(first, second):
         assert torch.equal(before.images, after.images) and torch.equal(before.labels, after.labels)
+
+
+def test_a_cache_is_never_fed_from_another_copy_or_a_changed_file(tmp_path):
+    """Two copies under two data roots, one with a truncated JPEG: the second is decoded (and fails, naming the
+    file), never read from the first copy's cache; a file changed in place is decoded again too."""
+    good, bad, cache = tmp_path / "good", tmp_path / "bad", tmp_path / "cache"
+    write_tiny(good / "tiny-imagenet-200")
+    write_tiny(bad / "tiny-imagenet-200")
+    load_splits(tiny_facts(), "real", good, cache_dir=cache)
+    broken = bad / "tiny-imagenet-200" / "val" / "images" / "val_2.JPEG"
+    broken.write_bytes(broken.read_bytes()[:40])
+    with pytest.raises(DatasetError, match="val_2.JPEG"):
+        load_splits(tiny_facts(), "real", bad, cache_dir=cache)
+    image = good / "tiny-imagenet-200" / "val" / "images" / "val_1.JPEG"
+    image.write_bytes(image.read_bytes()[:40])   # the copy the cache was made from, changed in place
+    with pytest.raises(DatasetError, match="val_1.JPEG"):
+        load_splits(tiny_facts(), "real", good, cache_dir=cache)
+
+
+def test_a_killed_writers_temporary_cache_file_is_removed_by_the_next_run(tmp_path):
+    write_tiny(tmp_path / "tiny-imagenet-200")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    orphan = cache / "tiny_imagenet-train-6-64px-0123456789abcdef.images.npy.999999999.tmp"   # no such process
+    orphan.write_bytes(b"half")
+    load_splits(tiny_facts(), "real", tmp_path, cache_dir=cache)
+    assert not orphan.exists() and not list(cache.glob("*.tmp"))
 
 
 def test_tiny_imagenet_corrupt_jpeg_named_while_decoding(tmp_path):

@@ -142,3 +142,44 @@ def test_a_damaged_seal_is_never_restored_but_set_aside(tmp_path):
     rerun = train(tmp_path)
     assert rerun.returncode == 0 and "epoch 1/2 loss" in rerun.stdout and "sealed copy is damaged" in rerun.stdout
     assert (directory / "metrics.json").exists() and len(list((directory / "superseded").iterdir())) == 1
+
+
+def test_a_full_disk_is_one_line_whatever_words_the_writer_uses(tmp_path, monkeypatch):
+    """torch.save words a full disk 'basic_ios::clear: iostream error ... unexpected pos' (no errno): the space left
+    decides; a write that fails with space to spare keeps its own error."""
+    import shutil
+    from collections import namedtuple
+    from methods.engine import checkpoint
+    usage = namedtuple("usage", "total used free")
+
+    def torch_save_on_a_full_disk(tmp):
+        raise RuntimeError("[enforce fail at inline_container.cc:626] . unexpected pos 64 vs 0 basic_ios::clear: "
+                           "iostream error")
+    monkeypatch.setattr(shutil, "disk_usage", lambda folder: usage(10 << 30, 10 << 30, 4096))
+    with pytest.raises(checkpoint.DiskFullError, match=f"no space left on {tmp_path} while writing last.pt"):
+        checkpoint.atomic_write(tmp_path / "last.pt", torch_save_on_a_full_disk)
+    assert list(tmp_path.iterdir()) == []                       # no temporary file left behind
+    monkeypatch.setattr(shutil, "disk_usage", lambda folder: usage(10 << 30, 1 << 30, 9 << 30))
+    with pytest.raises(RuntimeError, match="unexpected pos"):
+        checkpoint.atomic_write(tmp_path / "last.pt", torch_save_on_a_full_disk)
+
+
+def test_a_log_on_a_full_disk_is_dropped_with_one_line_and_the_output_goes_on(tmp_path, capsys):
+    import errno
+    from methods.cli import _Tee
+
+    class FullLog:
+        name = "results/x/train.log"
+
+        def write(self, text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def flush(self):
+            pass
+    terminal = sys.stdout
+    tee = _Tee(terminal, FullLog())
+    tee.write("error: no space left on results/x while writing metrics.json; free space and rerun\n")
+    tee.write("second line\n")
+    out = capsys.readouterr().out
+    assert out.count("dropped") == 1 and "No space left on device" in out
+    assert "error: no space left" in out and "second line" in out

@@ -89,5 +89,11 @@ def test_forcerun_on_a_published_run_retrains_it_and_keeps_the_committed_record_
     again = run([*SNAKEMAKE, "-d", str(tmp_path), *settings, "--", target], cwd=tmp_path)
     assert "restoring the finished run" in (tmp_path / run_dir / "train.log").read_text(), again.stdout[-2000:]
     assert len(list((tmp_path / run_dir / "superseded").iterdir())) == 1
+    # one file of the record deleted: the command the table names restores it from the sealed copy
+    record = (tmp_path / run_dir / "epochs.csv").read_bytes()
+    (tmp_path / run_dir / "epochs.csv").unlink()
+    run([*SNAKEMAKE, "-d", str(tmp_path), *settings, "--", f"{run_dir}/epochs.csv"], cwd=tmp_path)
+    assert (tmp_path / run_dir / "epochs.csv").read_bytes() == record
+    assert "restoring the finished run" in (tmp_path / run_dir / "train.log").read_text()
     retrained = json.loads((tmp_path / run_dir / "metrics.json").read_text())
     assert retrained["best"] == json.loads(committed["metrics.json"])["best"]   # the same numbers, portable kernels

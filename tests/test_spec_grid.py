@@ -1,4 +1,5 @@
 """Run names, run directories, protocols, and the grid's expansion into cells and runs."""
+import re
 from pathlib import Path
 
 import pytest
@@ -169,11 +170,38 @@ def test_seeds_as_a_user_writes_them(text, seeds):
     assert parse_seeds(text) == seeds
 
 
-@pytest.mark.parametrize("text", ["a", "1,1", "-1", "0,x"])
-def test_bad_seeds_are_refused_with_the_form_to_use(text):
+@pytest.mark.parametrize("text, message", [("a", "0,1,2"), ("1,1", "once"), ("-1", "0,1,2"), (-1, "0,1,2"),
+                                           ("0,x", "0,1,2"), ("1-0", "backwards"), ("0-100000000", "more than 1000"),
+                                           ("\u0661", "0,1,2"), ("1000000000", "0,1,2")])
+def test_bad_seeds_are_refused_with_the_form_to_use(text, message):
+    """The one rule of --seeds and --config seeds=: ordered ranges, ASCII digits, bounded, non-negative."""
     from methods.grid import parse_seeds
-    with pytest.raises(SpecError, match="seeds"):
+    with pytest.raises(SpecError, match=message):
         parse_seeds(text)
+
+
+@pytest.mark.parametrize("run_dir, message", [
+    ("results/../../../baseline/seed0", "preset '..'"),
+    ("results/smoke/mnist/lenet5/baseline/seedabc", "run directory reads"),
+    ("results/smoke/mnist/lenet5/baseline/seed-1", "run directory reads"),
+    ("results/smoke/mnist/lenet5/baseline/seed\u0661", "run directory reads"),
+    ("results/smoke/mnist/lenet5/baseline/seed01", "run directory reads"),
+    ("results/smoke/mnist/lenet9/baseline/seed0", "unknown arch 'lenet9'"),
+    ("results/smoke/mnistt/lenet5/baseline/seed0", "unknown dataset 'mnistt'"),
+    ("results/smok/mnist/lenet5/baseline/seed0", "unknown preset 'smok'"),
+    ("results/smoke/mnist/lenet5/focusnet-alpha=nan@lenet5.baseline/seed0", "not a finite number"),
+    ("results/smoke/mnist/lenet5/focusnet-alpha=inf@lenet5.baseline/seed0", "not a finite number"),
+    ("results/smoke/mnist/lenet5/baseline~e\u0661/seed0", "schedule token"),
+    ("results/smoke/mnist/lenet5/focusnet@lenet9.baseline/seed0", "unknown arch 'lenet9'"),
+])
+def test_a_run_directory_is_checked_whole_before_anything_is_written(run_dir, message):
+    with pytest.raises(SpecError, match=re.escape(message)):
+        RunSpec.from_directory(run_dir)
+
+
+def test_option_values_in_the_forms_a_user_writes():
+    spec = RunSpec.from_directory("results/smoke/mnist/lenet5/focusnet-alpha=1e-3,beta=-0.5@lenet5.baseline/seed0")
+    assert dict(spec.run.options) == {"alpha": "1e-3", "beta": "-0.5"}
 
 
 def test_fig4_stopped_baselines_are_read_off_one_60_epoch_run():

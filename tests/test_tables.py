@@ -193,3 +193,20 @@ def test_resumed_and_transient_runs_are_listed_in_the_notes(tmp_path):
     text = render_markdown(table, collect(table, tmp_path))
     assert "resumed (2)" in text and "baseline/seed0 at epoch 9" in text and "baseline/seed1 at epoch 3 (step 41)" in text
     assert "transient (1)" in text and "baseline/seed0 at epoch 3" in text
+
+
+def test_a_record_with_its_epochs_csv_deleted_or_edited_is_named_never_a_traceback(tmp_path):
+    from methods.engine.trainer import Runtime, train_run
+    table = build_table("smoke", "table10")
+    runs = [run for run in required_runs(table) if run.dataset == "mnist" and run.seed in (0, 1)
+            and str(run.run) == "baseline"]
+    for run in runs:
+        train_run(run, Runtime(num_workers=0, threads=1), root=tmp_path)
+    (tmp_path / runs[0].directory / "epochs.csv").unlink()
+    edited = tmp_path / runs[1].directory / "epochs.csv"
+    edited.write_text(edited.read_text().replace(",", ",", 1) + "\n")   # a byte more than it sealed
+    text = render_markdown(table, collect(table, tmp_path))
+    assert "damaged (2)" in text
+    assert f"{runs[0].directory}: epochs.csv is missing" in text
+    assert f"{runs[1].directory}: epochs.csv differ from the copy sealed when it finished" in text
+    assert "snakemake <run dir>/epochs.csv" in text

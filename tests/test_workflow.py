@@ -225,7 +225,7 @@ def test_an_existing_table_with_missing_runs_still_plans_them(tmp_path):
     (tmp_path / "tables").mkdir()
     for suffix in (".md", ".tex", ".csv"):
         (tmp_path / "tables" / f"table10{suffix}").write_text((PROJECT_ROOT / "tables" / f"table10{suffix}").read_text())
-    assert len(train_dirs(snakemake(tmp_path, "-n", "tables/table10.md").stdout)) == 10
+    assert len(train_dirs(snakemake(tmp_path, "-n", "tables/table10.md").stdout)) == 10 + 15
 
 
 def test_a_bad_option_value_in_a_run_path_fails_the_dry_run(tmp_path):
@@ -236,3 +236,41 @@ def test_a_bad_option_value_in_a_run_path_fails_the_dry_run(tmp_path):
     assert result.returncode != 0
     assert "option warm='sofmax' not one of ('logit', 'softmax')" in result.stdout + result.stderr
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("target, message", [
+    ("results/smoke/mnist/lenet9/baseline/seed0/metrics.json", "unknown arch 'lenet9'"),
+    ("results/smoke/mnistt/lenet5/baseline/seed0/metrics.json", "unknown dataset 'mnistt'"),
+    ("results/smok/mnist/lenet5/baseline/seed0/metrics.json", "unknown preset 'smok'"),
+    ("results/smoke/mnist/lenet5/focusnet-alpha=nan@lenet5.baseline/seed0/metrics.json", "not a finite number"),
+])
+def test_bad_input_in_a_run_path_fails_the_dry_run(tmp_path, target, message):
+    result = snakemake(tmp_path, "-n", target, check=False)
+    assert result.returncode != 0 and message in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("seeds, message", [("-1", "0,1,2"), ("1-0", "backwards"), ("0-100000000", "more than 1000")])
+def test_bad_config_seeds_fail_the_dry_run_naming_the_form(tmp_path, seeds, message):
+    result = snakemake(tmp_path, "-n", "--config", f"seeds={seeds}", "--", "tables/demo.md", check=False)
+    assert result.returncode != 0 and message in result.stdout + result.stderr
+
+
+def test_a_broken_dataset_entry_blocks_only_the_tables_that_use_it(tmp_path):
+    """A wrong type in config/datasets.yaml's CUB-200 entry: the demo (digits) still plans; Table 10 names it."""
+    import shutil
+    copy = tmp_path / "repo"
+    shutil.copytree(PROJECT_ROOT, copy, ignore=shutil.ignore_patterns(".git", ".venv", "results", "tables", "*.pt",
+                                                                       ".snakemake", "__pycache__", "my-demo"))
+    shutil.copytree(PROJECT_ROOT / "tables", copy / "tables")
+    datasets = copy / "config" / "datasets.yaml"
+    text = datasets.read_text()
+    start = text.index("\ncub200:")
+    datasets.write_text(text[:start] + text[start:].replace("num_classes: 200", 'num_classes: "two hundred"', 1))
+    env = {**os.environ, "PYTHONPATH": str(copy)}
+    command = [sys.executable, "-m", "snakemake", "-s", str(copy / "Snakefile"), "-d", str(copy), "-n"]
+    demo = subprocess.run([*command, "tables/demo.md"], capture_output=True, text=True, env=env, cwd=copy)
+    assert demo.returncode == 0, demo.stdout[-2000:] + demo.stderr[-2000:]
+    table10 = subprocess.run([*command, "tables/table10.md"], capture_output=True, text=True, env=env, cwd=copy)
+    assert table10.returncode != 0 and "cub200" in table10.stdout + table10.stderr
+    assert "num_classes" in table10.stdout + table10.stderr

@@ -79,7 +79,7 @@ def build_store(split: FileSplit, max_side: int, cache_dir: Path | None) -> Stor
     # only files are cached: in-memory items (the synthetic source's indices) would collide across datasets
     on_disk = all(isinstance(item, str) for item in split.items)
     arrays = cached_arrays(cache_dir if on_disk else None, f"store-{len(split)}-{digest}-{max_side}px",
-                           ("pixels", "offsets", "shapes"), build)
+                           ("pixels", "offsets", "shapes"), build, sources=split.items if on_disk else ())
     return StoreSplit(torch.from_numpy(arrays["pixels"]), torch.from_numpy(np.asarray(arrays["offsets"])),
                       torch.from_numpy(np.asarray(arrays["shapes"])), split.labels)
 

@@ -210,6 +210,15 @@ class RunArtifacts:
                                     lambda tmp, name=name: Path(tmp).write_bytes(published[name]))
         return metrics
 
+    def edited_since_seal(self) -> list[str]:
+        """The record files (metrics.json, epochs.csv) that differ from the copy sealed when the run finished."""
+        try:
+            sums = json.loads((self.restore_dir / CHECKSUMS).read_text())
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+            return []
+        return [name for name in (METRICS, EPOCHS) if name in sums and (self.directory / name).exists()
+                and sha256_of(self.directory / name) != sums[name]]
+
     def heal_weights(self) -> bool:
         """model.pt replaced by restore/'s copy when it is missing or differs from the checksum sealed with it and
         the copy is intact; True when healed."""

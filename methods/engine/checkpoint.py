@@ -5,6 +5,7 @@ import errno
 import json
 import os
 import random
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -32,14 +33,28 @@ def atomic_write(path: Path, write) -> None:
         write(tmp)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
-    except (OSError, RuntimeError) as error:   # torch.save reports a full disk as a RuntimeError
-        if getattr(error, "errno", None) == errno.ENOSPC or "write failed" in str(error) or "No space" in str(error):
+    except (OSError, RuntimeError) as error:   # torch.save reports a full disk as a RuntimeError of its own words
+        if disk_full(error, path.parent):
             raise DiskFullError(errno.ENOSPC, f"no space left on {path.parent} while writing {path.name}; free "
                                 "space and rerun: the run resumes from its last checkpoint, nothing is lost") from None
         raise
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+FULL = 1 << 20   # a file system with less free space than this after a failed write is taken to be full
+
+
+def disk_full(error: BaseException, folder: Path) -> bool:
+    """Whether a failed write failed for want of space: by its errno, or (torch.save and other libraries word it
+    their own way: 'unexpected pos', 'write failed') by the space left where it wrote."""
+    if getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    try:
+        return shutil.disk_usage(folder).free < FULL
+    except OSError:
+        return False
 
 
 def save_torch(obj, path: Path) -> None:

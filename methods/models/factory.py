@@ -7,9 +7,7 @@ from methods.models.lenet import LeNet5
 from methods.models.mobilenet import build_mobilenetv2
 from methods.models.resnet import CONSTRUCTORS as RESNETS, build_resnet
 
-ARCHS = ("lenet5", "resnet18", "resnet34", "mobilenetv2")
-FAMILIES = ("small", "standard")  # small: 32-64 px data and MNIST (CIFAR-style stems); standard: 224 px data
-TIMM_PREFIX = "timm_"             # arch timm_<name>: timm.create_model(<name>), e.g. timm_resnet10t, timm_efficientnet_b0
+from methods.models.names import ARCHS, FAMILIES, TIMM_PREFIX  # noqa: F401  (re-exported)
 
 
 def build_model(arch: str, num_classes: int, *, family: str, in_channels: int = 3) -> nn.Module:

@@ -1,4 +1,5 @@
 import os
+import sys
 from functools import lru_cache
 
 from methods import config as suite_config
@@ -7,7 +8,7 @@ from methods.grid import (build_table, complexity_path, donor_for, parse_seeds, 
                           table_names, table_target, table_targets)
 from methods.report import preset_of_report, report_targets
 from methods.engine.artifacts import RunArtifacts
-from methods.spec import RUN_DIR_PATTERN, RunSpec, check_run_name
+from methods.spec import RUN_DIR_PATTERN, RunSpec, SpecError, check_spec
 from methods.table1 import paper_datasets, preset_of_table1, stamp_path, table1_presets, table1_target
 
 CONDA_ENV = os.path.join(workflow.basedir, "environment.yml")   # what --use-conda builds for every rule
@@ -22,7 +23,7 @@ wildcard_constraints:
     dataset="[a-z0-9_]+",
     arch="[a-z0-9_]+",
     run="[^/]+",
-    seed=r"\d+",
+    seed="0|[1-9][0-9]*",   # ASCII digits, no leading zeros: one directory per seed
 
 
 GPUS = visible_gpus()
@@ -56,8 +57,8 @@ def table_of(preset: str, name: str):
     """The table's cells and runs, built once per Snakemake invocation (planning reads them many times); every
     run name's method and options are checked here, so a typo fails `snakemake -n`, not a job."""
     table = build_table(preset, name, SEEDS)
-    for run in dict.fromkeys(run.run for run in required_runs(table)):
-        checked_run_name(run)
+    for run in required_runs(table):
+        checked_spec(run)
     return table
 
 
@@ -80,14 +81,15 @@ def spec_of(wc) -> RunSpec:
     """The run a job's wildcards name; a run asked for by its path (not through a table) is checked here, so a bad
     option value fails `snakemake -n` instead of a job after its reference has trained."""
     spec = RunSpec.from_parts(wc.preset, wc.dataset, wc.arch, wc.run, wc.seed)
-    checked_run_name(spec.run)
+    checked_spec(spec)
     return spec
 
 
 @lru_cache(maxsize=None)
-def checked_run_name(run):
-    check_run_name(run)
-    return run
+def checked_spec(spec):
+    """The run's preset, dataset, arch, method and options (and its reference's), checked torch-free, once."""
+    check_spec(spec)
+    return spec
 
 
 def retrain_requested(wc) -> bool:
@@ -98,6 +100,8 @@ def retrain_requested(wc) -> bool:
     spec = spec_of(wc)
     record = {str(spec.directory / name) for name in ("metrics.json", "epochs.csv")}
     settings = workflow.dag_settings
+    if settings is None:   # a job's own process: the head decided
+        return False
     forced = (settings.forceall or "train" in settings.forcerun or bool(record & set(map(str, settings.forcerun)))
               or (settings.forcetargets and bool(record & set(map(str, settings.targets)))))
     if forced and workflow.is_main_process and not workflow.dryrun:
@@ -124,14 +128,14 @@ def donor_inputs(wc):
 def table_files(preset: str, name: str) -> list[str]:
     """What a table is built from: its runs' metrics.json and its complexity files."""
     table = table_of(preset, name)
-    runs = [str(run.directory / "metrics.json") for run in required_runs(table)]
+    runs = [str(run.directory / record) for run in required_runs(table) for record in ("metrics.json", "epochs.csv")]
     complexity = [str(complexity_path(preset, cell.complexity)) for cell in table.cells if cell.complexity]
     return runs + list(dict.fromkeys(complexity))
 
 
 def table_inputs(wc):
     preset, name = preset_of_target(f"tables/{wc.target}")
-    return table_files(preset, name) + [missing_runs_marker(preset, name)]
+    return table_files(preset, name) + [write_missing_runs_marker(preset, name)]   # written already if asked for
 
 
 def report_inputs(wc):
@@ -164,21 +168,52 @@ def missing_runs_marker(preset: str, name: str) -> str:
     return os.path.join(".snakemake", "focusnet", f"{preset}-{name}.missing")
 
 
+def requested_tables() -> list:
+    """(preset, table) of every table this invocation names on its command line, directly or through a report or
+    all_tables: only those are built while planning, so a broken config entry blocks only what uses it. (Snakemake
+    gives a Snakefile no targets while it is read; a table reached otherwise gets its marker when the DAG asks.)"""
+    if not workflow.is_main_process:
+        return []
+    targets = [arg for arg in sys.argv[1:] if not arg.startswith("-")]
+    if "all_tables" in targets:
+        return [(preset, name) for preset in suite_config.presets() for name in table_names(preset)]
+    tables = []
+    for target in targets:
+        stem = os.path.relpath(target) if os.path.isabs(target) else target
+        if not stem.startswith("tables/") or "." not in stem:
+            continue
+        stem = stem.rsplit(".", 1)[0]
+        report_preset = preset_of_report(f"{stem}.md")
+        if report_preset is not None:
+            tables += [(report_preset, name) for name in table_names(report_preset)]
+            continue
+        try:
+            tables.append(preset_of_target(stem.removesuffix("_curves")))
+        except SpecError:
+            continue   # not a table (Table 1) or unknown: the rules say so
+    return list(dict.fromkeys(tables))
+
+
 def write_missing_runs_markers() -> None:
     """A table that exists (e.g. committed, its cells `missing`) with some of its inputs missing is up to date to
     Snakemake, which never recreates missing inputs of an up-to-date output (it lets one delete intermediates).
-    So each table also reads a marker, written here while planning (before Snakemake inventories the folder):
-    touched now while any of its runs is missing (the table is then out of date and its missing runs are
+    So each table asked for also reads a marker, written here while planning (before Snakemake inventories the
+    folder): touched now while any of its runs is missing (the table is then out of date and its missing runs are
     planned), dated 1970 once none is (it then triggers nothing)."""
-    for preset in suite_config.presets():
-        for name in table_names(preset):
-            marker = missing_runs_marker(preset, name)
-            missing = [path for path in table_files(preset, name) if not os.path.exists(path)]
-            os.makedirs(os.path.dirname(marker), exist_ok=True)
-            with open(marker, "w") as handle:
-                handle.write("".join(f"{path}\n" for path in missing))
-            if not missing:
-                os.utime(marker, (0, 0))
+    for preset, name in requested_tables():
+        write_missing_runs_marker(preset, name)
+
+
+@lru_cache(maxsize=None)
+def write_missing_runs_marker(preset: str, name: str) -> str:
+    marker = missing_runs_marker(preset, name)
+    missing = [path for path in table_files(preset, name) if not os.path.exists(path)]
+    os.makedirs(os.path.dirname(marker), exist_ok=True)
+    with open(marker, "w") as handle:
+        handle.write("".join(f"{path}\n" for path in missing))
+    if not missing:
+        os.utime(marker, (0, 0))
+    return marker
 
 
 # The SLURM partition/account of every job: one setting (--config slurm_partition=... slurm_account=...) that

@@ -47,9 +47,9 @@ def _val_files(data_dir: Path, class_index: dict[str, int]) -> tuple[list[Path],
 
 def decoded_split(facts: DatasetFacts, part: str, paths: list[Path], labels: list[int],
              cache_dir: Path | None) -> TensorSplit:
-    arrays = cached_arrays(cache_dir, f"{facts.name}-{part}-{len(paths)}", ("images", "labels"),
+    arrays = cached_arrays(cache_dir, f"{facts.name}-{part}-{len(paths)}-{facts.image_size}px", ("images", "labels"),
                            lambda: {"images": decode_rgb(paths, facts.image_size),
-                                    "labels": np.asarray(labels, dtype=np.int64)})
+                                    "labels": np.asarray(labels, dtype=np.int64)}, sources=paths)
     return TensorSplit(torch.from_numpy(arrays["images"]), torch.from_numpy(arrays["labels"]))
 
 

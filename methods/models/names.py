@@ -1,0 +1,4 @@
+"""The architectures' names, torch-free (planning checks a run's arch without building it)."""
+ARCHS = ("lenet5", "resnet18", "resnet34", "mobilenetv2")
+FAMILIES = ("small", "standard")  # small: 32-64 px data and MNIST (CIFAR-style stems); standard: 224 px data
+TIMM_PREFIX = "timm_"             # arch timm_<name>: timm.create_model(<name>), e.g. timm_resnet10t, timm_efficientnet_b0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -20,7 +21,8 @@ def train(spec: RunSpec, data_root: str, cache_dir: str | None, num_workers: int
         return derive_run(spec, donor)
     from methods.engine.trainer import Runtime, train_run
     runtime = Runtime(data_root=Path(data_root), cache_dir=Path(cache_dir) if cache_dir else None,
-                      num_workers=num_workers, threads=threads, snapshot_epochs=tuple(snapshot_epochs),
+                      num_workers=num_workers, threads=within_allocation(threads),
+                      snapshot_epochs=tuple(snapshot_epochs),
                       gpu_slots=gpu_slots, slots_per_gpu=slots_per_gpu)
     return train_run(spec, runtime)
 
@@ -40,6 +42,15 @@ def verify(spec: RunSpec, epochs: int | None, data_root: str, cache_dir: str | N
     if install_weights:
         print(f"installed {install_rebuilt_weights(outcome)}")
     return outcome.identical
+
+
+def within_allocation(threads: int | None) -> int | None:
+    """Threads, never more than the CPUs a SLURM job was given (SLURM_CPUS_PER_TASK): oversubscribed cores train
+    several times slower."""
+    given = os.environ.get("SLURM_CPUS_PER_TASK", "")
+    if given.isdigit() and int(given) > 0:
+        return min(threads, int(given)) if threads else int(given)
+    return threads
 
 
 def check_data(preset: str, dataset: str, data_root: str, cache_dir: str | None, stamp: Path) -> dict:

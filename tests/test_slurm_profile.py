@@ -24,11 +24,14 @@ REPO = Path(__file__).resolve().parents[1]
 PROFILE = REPO / "profiles" / "slurm"
 
 
-def snakemake(*args, workdir: Path, timeout: float) -> subprocess.CompletedProcess:
-    """This python's Snakemake, run from the repository root, writing only under workdir (-d)."""
+def snakemake(*args, workdir: Path, timeout: float, on_cluster: bool = False) -> subprocess.CompletedProcess:
+    """This python's Snakemake, run from the repository root, writing only under workdir (-d). Unless on_cluster,
+    it plans as from a machine outside any cluster (no sinfo answers: the partition's sizes are not checked), so
+    the paper-sized requests it prints do not depend on the test node this may run beside."""
     command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
                "--profile", str(PROFILE), *args]
-    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    env = os.environ if on_cluster else {**os.environ, "SLURM_CONF": "/nonexistent"}
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def job_blocks(output: str, rule: str) -> list[dict[str, str]]:
@@ -82,7 +85,7 @@ def test_partition_and_account_are_one_setting_that_keeps_the_other_resources(tm
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     jobs = job_blocks(result.stdout + result.stderr, "train")
     assert jobs and all(j["resources"]["slurm_partition"] == "a100" and j["resources"]["slurm_account"] == "proj"
-                        and j["resources"]["gpu"] == "1" and int(j["resources"]["mem_mb"]) > 4000 for j in jobs)
+                        and j["resources"]["gpu"] == "1" and int(j["resources"]["mem_mb"]) >= 4000 for j in jobs)
     assert not any(tmp_path.glob("results/**/metrics.json")), "a dry run must not train"
 
 
@@ -104,7 +107,6 @@ def slurm_is_up() -> str | None:
 # global RNG every step: a resume that restored it wrongly would change its weights.
 REQUEUED = RunSpec.from_parts("smoke", "mnist", "lenet5", "dropmax", 0)
 CANCELLED = RunSpec.from_parts("smoke", "mnist", "lenet5", "baseline", 0)
-LOCAL_NODE = REPO / "tests" / "slurm" / "local_node.yaml"
 
 
 def slurm_head(workdir: Path, fault: str | None) -> subprocess.Popen:
@@ -114,7 +116,7 @@ def slurm_head(workdir: Path, fault: str | None) -> subprocess.Popen:
         env["FOCUSNET_FAULT"] = fault   # sbatch --export=ALL hands it to the jobs
     targets = [f"{run.directory}/metrics.json" for run in (REQUEUED, CANCELLED)]
     command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
-               "--profile", str(PROFILE), "--configfile", str(LOCAL_NODE),
+               "--profile", str(PROFILE),   # the shipped profile and config, unchanged
                # poll a one-node test cluster sooner than a real one needs (the plugin's defaults: 40 s, then 10 s)
                "--slurm-init-seconds-before-status-checks", "5", "--seconds-between-status-checks", "3",
                "--", *targets]
@@ -165,8 +167,8 @@ def test_training_jobs_through_real_slurm_survive_a_requeue_and_a_cancel(tmp_pat
     for job in jobs.values():
         shown = subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True).stdout
         assert re.search(r"TresPerJob=gres[:/]gpu:1", shown), shown            # sbatch --gpus=1
-        assert "TimeLimit=04:00:00" in shown, shown                            # job_resources: mnist 240 min
-        assert re.search(r"MinMemoryNode=3000M", shown) and "NumCPUs=1" in shown, shown   # local_node.yaml
+        assert "TimeLimit=00:15:00" in shown, shown                            # preset_resources: smoke
+        assert re.search(r"MinMemoryNode=3000M", shown) and "NumCPUs=1" in shown, shown   # preset_resources: smoke
     subprocess.run(["scontrol", "requeue", jobs[REQUEUED]], check=True, timeout=30)
     subprocess.run(["scancel", jobs[CANCELLED]], check=True, timeout=30)
     output = head.communicate(timeout=900)[0]
@@ -181,3 +183,51 @@ def test_training_jobs_through_real_slurm_survive_a_requeue_and_a_cancel(tmp_pat
         log = attempts[run].read_text()
         assert "preempted:" in log and "resuming at epoch 1, step 2" in log, log
         assert same(run_outcome(workdir, run), run_outcome(reference, run)), run
+
+
+def test_a_job_no_node_of_the_partition_can_hold_is_refused_while_planning():
+    """SLURM holds such a job PENDING forever (Reason=PartitionConfig) and Snakemake waits silently: the plan names
+    the job, the resource and the setting instead."""
+    from methods.slurm import misfit, parse_minutes, parse_sinfo
+    limits = parse_sinfo("gpu", "2|19000|infinite|gpu:2\n")
+    assert (limits.cpus, limits.mem_mb, limits.minutes, limits.gpus) == (2, 19000, float("inf"), 2)
+    assert misfit("train x", {"cpus": 1, "mem_mb": 3000, "runtime": 15, "gpus": 1}, limits, "preset_resources.smoke") is None
+    problem = misfit("train results/paper/cub200/resnet18/baseline/seed0",
+                     {"cpus": 8, "mem_mb": 24000, "runtime": 480, "gpus": 1}, limits, "job_resources.cub200")
+    assert problem.startswith("train results/paper/cub200/resnet18/baseline/seed0 asks SLURM for cpus=8")
+    assert "offers at most 2" in problem and "job_resources.cub200" in problem and "slurm_partition" in problem
+    short = parse_sinfo("debug", "4|8000|30:00|(null)\n")
+    assert short.minutes == 30 and short.gpus == 0
+    assert "runtime=480" in misfit("train y", {"runtime": 480}, short, "job_resources.default")
+    assert "gpus=1" in misfit("train y", {"gpus": 1}, short, "job_resources.default")
+    assert [parse_minutes(t) for t in ("1-02:03:00", "02:00:00", "45:00", "90")] == [1563, 120, 45, 90]
+
+
+def test_a_job_uses_no_more_threads_than_slurm_gave_it(monkeypatch):
+    from methods.cli import within_allocation
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "1")
+    assert within_allocation(2) == 1 and within_allocation(None) == 1
+    monkeypatch.delenv("SLURM_CPUS_PER_TASK")
+    assert within_allocation(2) == 2
+
+
+def test_smoke_and_demo_jobs_ask_for_what_they_need(tmp_path):
+    result = snakemake("-n", "tables/smoke/table10.md", workdir=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    jobs = job_blocks(result.stdout + result.stderr, "train") + job_blocks(result.stdout + result.stderr, "check_data")
+    assert jobs and all(j["resources"]["cpus_per_task"] == "1" and int(j["resources"]["mem_mb"]) <= 4000
+                        for j in jobs)
+
+
+def test_on_a_small_cluster_paper_sized_jobs_are_refused_while_planning(tmp_path):
+    """The test node has 2 CPUs: Table 2's data checks ask for 4, its CUB-200 jobs for 8. The dry run names the
+    job, the resource and the setting; the smoke preset, sized for what it needs, plans."""
+    why = slurm_is_up()
+    if why:
+        pytest.skip(why)
+    refused = snakemake("-n", "tables/table2.md", workdir=tmp_path, timeout=120, on_cluster=True)
+    output = refused.stdout + refused.stderr
+    assert refused.returncode != 0 and "asks SLURM for cpus=" in output, output[-3000:]
+    assert "lower check_data_cpus" in output or "lower job_resources." in output, output[-3000:]
+    smoke = snakemake("-n", "tables/smoke/table10.md", workdir=tmp_path, timeout=120, on_cluster=True)
+    assert smoke.returncode == 0, smoke.stdout[-3000:] + smoke.stderr[-3000:]

@@ -3,13 +3,15 @@ import sys
 from functools import lru_cache
 
 from methods import config as suite_config
+from methods.engine.artifacts import RunArtifacts
 from methods.engine.gpus import visible_gpus
 from methods.grid import (build_table, complexity_path, donor_for, parse_seeds, preset_of_target, required_runs,
                           table_names, table_target, table_targets)
 from methods.report import preset_of_report, report_targets
-from methods.engine.artifacts import RunArtifacts
+from methods.slurm import misfit, partition_limits
 from methods.spec import RUN_DIR_PATTERN, RunSpec, SpecError, check_spec
 from methods.table1 import paper_datasets, preset_of_table1, stamp_path, table1_presets, table1_target
+from snakemake.exceptions import WorkflowError
 
 CONDA_ENV = os.path.join(workflow.basedir, "environment.yml")   # what --use-conda builds for every rule
 # The paper's numbers and claims are data the tables read; a checkout writes them after the tables (file order), so
@@ -222,9 +224,48 @@ CLUSTER = {"slurm_partition": config["slurm_partition"],
            **({"slurm_account": config["slurm_account"]} if config["slurm_account"] else {})}
 
 
-def job_resources(dataset: str) -> dict:
+def job_resources(preset: str, dataset: str) -> dict:
+    """A training job's cluster resources: its preset's (preset_resources) where it has them, else its dataset's."""
+    by_preset = config.get("preset_resources", {})
+    if preset in by_preset:
+        return by_preset[preset]
     table = config["job_resources"]
     return table.get(dataset, table["default"])
+
+
+def check_data_cpus(preset: str) -> int:
+    return config.get("preset_resources", {}).get(preset, {}).get("cpus", config["check_data_cpus"])
+
+
+def planning_for_a_cluster() -> bool:
+    """A cluster executor (the SLURM profile), also in a dry run: there Snakemake swaps in its dry-run executor
+    (local_exec) but keeps use_threads, which it derives from the intended executor (snakemake/api.py)."""
+    return not workflow.local_exec or bool(workflow.execution_settings and workflow.execution_settings.use_threads)
+
+
+def fits_the_partition(job: str, request: dict, setting: str) -> int:
+    """Raises, while planning for SLURM, when a job asks for more than any node of its partition has: SLURM would
+    hold it PENDING forever and Snakemake would wait silently. Returns request's cpus (for the resources line)."""
+    if planning_for_a_cluster() and workflow.is_main_process:
+        limits = partition_limits(config["slurm_partition"])
+        problem = limits and misfit(job, request, limits, setting)
+        if problem:
+            raise WorkflowError(problem)
+    return request["cpus"]
+
+
+def train_cpus(wc) -> int:
+    wanted = job_resources(wc.preset, wc.dataset)
+    setting = (f"preset_resources.{wc.preset}" if wc.preset in config.get("preset_resources", {}) else
+               f"job_resources.{wc.dataset if wc.dataset in config['job_resources'] else 'default'}")
+    return fits_the_partition(f"train {spec_of(wc).directory}", {"cpus": wanted["cpus"], "mem_mb": wanted["mem_mb"],
+                              "runtime": wanted["runtime"], "gpus": 1}, setting)
+
+
+def data_check_cpus(wc) -> int:
+    cpus = check_data_cpus(wc.preset)
+    setting = f"preset_resources.{wc.preset}" if wc.preset in config.get("preset_resources", {}) else "check_data_cpus"
+    return fits_the_partition(f"check_data {wc.preset}/{wc.dataset}", {"cpus": cpus}, setting)
 
 
 write_missing_runs_markers()

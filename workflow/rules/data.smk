@@ -8,7 +8,7 @@ rule check_data:
         CONDA_ENV
     threads: 1
     resources:
-        cpus_per_task=config["check_data_cpus"],
+        cpus_per_task=data_check_cpus,   # the preset's where it has them (config preset_resources)
         **CLUSTER,
     script:
         "../scripts/check_data.py"

@@ -28,9 +28,9 @@ rule train:
     resources:
         gpu=0 if workflow.local_exec else 1,   # a cluster job always asks for its own GPU
         gpu_slot=lambda wc: gpu_slots_of(wc.arch),   # locally: a share of one GPU (common.smk)
-        runtime=lambda wc: job_resources(wc.dataset)["runtime"],
-        mem_mb=lambda wc: job_resources(wc.dataset)["mem_mb"],
-        cpus_per_task=lambda wc: job_resources(wc.dataset)["cpus"],
+        runtime=lambda wc: job_resources(wc.preset, wc.dataset)["runtime"],
+        mem_mb=lambda wc: job_resources(wc.preset, wc.dataset)["mem_mb"],
+        cpus_per_task=train_cpus,   # checked against the SLURM partition while planning (common.smk)
         **CLUSTER,
     script:
         "../scripts/train.py"

@@ -1,0 +1,73 @@
+"""What a SLURM partition can ever give one job, and whether a job's request fits it: checked while planning, so a
+job SLURM would hold PENDING forever (Reason=PartitionConfig, ReqNodeNotAvail) is named with the resource and the
+setting to change instead of being submitted. Torch-free."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+@dataclass(frozen=True)
+class Limits:
+    partition: str
+    cpus: int            # the most CPUs of one node
+    mem_mb: int          # the most memory of one node
+    minutes: float       # the partition's time limit (inf: none)
+    gpus: int            # the most GPUs (gres gpu) of one node
+
+
+def parse_minutes(text: str) -> float:
+    """SLURM's time limit (`infinite`, `D-HH:MM:SS`, `HH:MM:SS`, `MM:SS`, `MM`) in minutes."""
+    text = text.strip()
+    if text in ("infinite", "UNLIMITED", "n/a", ""):
+        return float("inf")
+    days, _, clock = text.rpartition("-")
+    parts = [int(part) for part in clock.split(":")]
+    hours, minutes, seconds = ([0] * (3 - len(parts)) + parts) if len(parts) > 1 else (0, parts[0], 0)
+    return (int(days or 0) * 24 + hours) * 60 + minutes + seconds / 60
+
+
+def parse_sinfo(partition: str, output: str) -> Limits | None:
+    """Limits from `sinfo -h -p <partition> -o "%c|%m|%l|%G"` (one line per node group), None for no nodes."""
+    cpus, mem, gpus, minutes = 0, 0, 0, 0.0
+    for line in filter(None, (line.strip() for line in output.splitlines())):
+        cpu_text, mem_text, time_text, gres = (line.split("|") + ["", "", "", ""])[:4]
+        cpus = max(cpus, int(re.sub(r"\D.*", "", cpu_text) or 0))
+        mem = max(mem, int(re.sub(r"\D.*", "", mem_text) or 0))
+        minutes = max(minutes, parse_minutes(time_text))
+        found = re.search(r"gpu(?::[^:,(]+)?:(\d+)", gres)
+        gpus = max(gpus, int(found.group(1)) if found else 0)
+    return Limits(partition, cpus, mem, minutes, gpus) if cpus else None
+
+
+@lru_cache(maxsize=None)
+def partition_limits(partition: str) -> Limits | None:
+    """The partition's limits as sinfo reports them; None where no sinfo answers (a laptop planning for a cluster)."""
+    if shutil.which("sinfo") is None:
+        return None
+    try:
+        probe = subprocess.run(["sinfo", "-h", "-p", partition, "-o", "%c|%m|%l|%G"], capture_output=True, text=True,
+                               timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if probe.returncode != 0:
+        return None
+    return parse_sinfo(partition, probe.stdout) or Limits(partition, 0, 0, 0.0, 0)
+
+
+def misfit(job: str, request: dict, limits: Limits, setting: str) -> str | None:
+    """None when `request` (cpus, mem_mb, runtime in minutes, gpus) fits one node of the partition, else one line
+    naming the job, the resource, what the partition offers and the setting to change."""
+    if limits.cpus == 0:
+        return (f"SLURM partition {limits.partition!r} has no nodes (sinfo -p {limits.partition}): set another with "
+                "--config slurm_partition=<name>")
+    offered = {"cpus": limits.cpus, "mem_mb": limits.mem_mb, "runtime": limits.minutes, "gpus": limits.gpus}
+    for resource, wanted in request.items():
+        if wanted and wanted > offered[resource]:
+            return (f"{job} asks SLURM for {resource}={wanted} but partition {limits.partition!r} offers at most "
+                    f"{offered[resource]:g} per node, so SLURM would hold it PENDING forever; lower {setting} "
+                    f"(config/config.yaml) or choose a partition that has it (--config slurm_partition=<name>)")
+    return None

@@ -10,7 +10,9 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from functools import lru_cache
 from pathlib import Path
 
 import pytest
@@ -30,8 +32,18 @@ def snakemake(*args, workdir: Path, timeout: float, on_cluster: bool = False) ->
     the paper-sized requests it prints do not depend on the test node this may run beside."""
     command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
                "--profile", str(PROFILE), *args]
-    env = os.environ if on_cluster else {**os.environ, "SLURM_CONF": "/nonexistent"}
+    env = os.environ if on_cluster else {**os.environ, "PATH": f"{no_cluster_bin()}{os.pathsep}{os.environ['PATH']}"}
     return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@lru_cache(maxsize=None)
+def no_cluster_bin() -> str:
+    """A folder whose `sinfo` fails at once, as on a machine outside any cluster (a misconfigured real one retries
+    for a minute)."""
+    folder = Path(tempfile.mkdtemp(prefix="no-cluster-"))
+    (folder / "sinfo").write_text("#!/bin/sh\necho 'sinfo: no cluster here' >&2\nexit 1\n")
+    (folder / "sinfo").chmod(0o755)
+    return str(folder)
 
 
 def job_blocks(output: str, rule: str) -> list[dict[str, str]]:

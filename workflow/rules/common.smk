@@ -29,7 +29,7 @@ wildcard_constraints:
 
 
 GPUS = visible_gpus()
-# --config seeds=0,1,2 replaces the seeds of every cell of the requested tables (README "Seeds")
+# --config seeds=0,1,2 replaces the seeds of every cell of the requested tables (docs/reading-tables-and-report.md, "Seeds")
 SEEDS = parse_seeds(config.get("seeds"))
 SLOTS_PER_GPU = config["gpu_slots"]
 # Locally, Snakemake would start as many GPU jobs as cores allow. Each GPU is divided into SLOTS_PER_GPU slots: a

@@ -14,9 +14,9 @@ rule train:
         metrics=f"{RUN_DIR_PATTERN}/metrics.json",
         epochs=f"{RUN_DIR_PATTERN}/epochs.csv",
     # What is stale is decided by the protocol hash, not by Snakemake params: the trainer refuses a checkpoint
-    # of another protocol and a table shows a finished run of another protocol as `stale` (README "Reading a
-    # table"). Runtime settings (data_root, workers, threads) are read from the config by the script, so
-    # changing them reruns nothing.
+    # of another protocol and a table shows a finished run of another protocol as `stale`
+    # (docs/reading-tables-and-report.md). Runtime settings (data_root, workers, threads) are read from the config
+    # by the script, so changing them reruns nothing.
     params:
         run_dir=run_directory,
         retrain=retrain_requested,   # leaves <run dir>/.retrain for a forced job (common.smk)

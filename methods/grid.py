@@ -7,7 +7,7 @@ from pathlib import Path
 
 from methods import config
 from methods.data.facts import get_facts
-from methods.spec import MAX_SEED, RunSpec, SpecError, parse_run_name
+from methods.spec import COMPLEXITY_PATTERN, MAX_SEED, RunSpec, SpecError, parse_run_name
 
 
 @dataclass(frozen=True)
@@ -232,5 +232,6 @@ def snapshot_epochs_for(run: RunSpec) -> list[int]:
 
 
 def complexity_path(preset: str, setting: dict) -> Path:
-    return Path("results", preset, "complexity", f"{setting['method']}-{setting['arch']}-{setting['family']}-"
-                                                 f"{setting['num_classes']}c-{setting['image_size']}px.json")
+    return Path(COMPLEXITY_PATTERN.format(preset=preset, method=setting["method"], arch=setting["arch"],
+                                          family=setting["family"], classes=setting["num_classes"],
+                                          size=setting["image_size"]) + ".json")

@@ -28,6 +28,9 @@ MAX_SEED = 999_999_999
 # A run's directory: the one place it is written. RunSpec.directory fills it in; the Snakemake rules use it as
 # their wildcard pattern (workflow/rules/train.smk); python -m methods train <dir> parses it back (cli.py).
 RUN_DIR_PATTERN = "results/{preset}/{dataset}/{arch}/{run}/seed{seed}"
+# The other files under results/, each pattern written here once (the rules use them as their output patterns).
+DATA_STAMP_PATTERN = "results/{preset}/data/{dataset}"                # + .json (the data check's stamp), .log
+COMPLEXITY_PATTERN = "results/{preset}/complexity/{method}-{arch}-{family}-{classes}c-{size}px"   # + .json, .log
 
 
 class SpecError(ValueError):

@@ -10,6 +10,7 @@ from methods import config
 from methods.data.checksums import checksum_status
 from methods.data.facts import published_checksums
 from methods.grid import table_names, table_target
+from methods.spec import DATA_STAMP_PATTERN
 from methods.tables import paper_values
 
 COLUMNS = {"N": ("train", "classes"), "# Training": ("train", "samples"), "# Validation": ("val", "samples")}
@@ -30,7 +31,7 @@ def preset_of_table1(target: str) -> str | None:
 
 
 def stamp_path(preset: str, dataset: str) -> Path:
-    return Path("results") / preset / "data" / f"{dataset}.json"
+    return Path(DATA_STAMP_PATTERN.format(preset=preset, dataset=dataset) + ".json")
 
 
 def paper_datasets() -> dict[str, str]:

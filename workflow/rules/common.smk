@@ -9,7 +9,8 @@ from methods.grid import (build_table, complexity_path, donor_for, parse_seeds, 
                           table_names, table_target, table_targets)
 from methods.report import preset_of_report, report_targets
 from methods.slurm import misfit, partition_limits
-from methods.spec import RUN_DIR_PATTERN, RunSpec, SpecError, check_spec
+from methods.spec import (COMPLEXITY_PATTERN, DATA_STAMP_PATTERN, RUN_DIR_PATTERN, RunSpec, SpecError,
+                          check_spec)
 from methods.table1 import paper_datasets, preset_of_table1, stamp_path, table1_presets, table1_target
 from snakemake.exceptions import WorkflowError
 

@@ -1,9 +1,9 @@
 rule check_data:
     """Load a dataset once through its real loader (Table 1 split sizes and class counts are checked)."""
     output:
-        "results/{preset}/data/{dataset}.json",
+        f"{DATA_STAMP_PATTERN}.json",
     log:
-        "results/{preset}/data/{dataset}.log",
+        f"{DATA_STAMP_PATTERN}.log",
     conda:
         CONDA_ENV
     threads: 1

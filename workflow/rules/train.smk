@@ -7,7 +7,7 @@ rule train:
     # files' times are not (a fresh clone gives committed files the order of checkout), so a newer stamp or
     # reference never retrains a finished run (a changed protocol shows as `stale` instead)
     input:
-        data=ancient("results/{preset}/data/{dataset}.json"),
+        data=ancient(f"{DATA_STAMP_PATTERN}.json"),
         reference=reference_inputs,
         donor=donor_inputs,
     output:
@@ -39,9 +39,9 @@ rule train:
 rule complexity:
     """Parameters and FLOPs (2 x multiply-adds) of what the paper counts for a method (Tables 4 and 6)."""
     output:
-        "results/{preset}/complexity/{method}-{arch}-{family}-{classes}c-{size}px.json",
+        f"{COMPLEXITY_PATTERN}.json",
     log:
-        "results/{preset}/complexity/{method}-{arch}-{family}-{classes}c-{size}px.log",
+        f"{COMPLEXITY_PATTERN}.log",
     conda:
         CONDA_ENV
     threads: 1

@@ -115,10 +115,11 @@ def collect(table: Table, root: Path = Path(".")) -> list[CellValue]:
             train_s[str(run.directory)] = float(metrics.get("train_time_s") or 0.0)
             devices.add(str(metrics.get("device", "unknown")))
             num_classes = metrics["protocol"]["facts"]["num_classes"]
-            if artifacts.resumes(metrics):
-                resumed[str(run.directory)] = artifacts.resumes(metrics)
-            if transient(rows, num_classes):
-                transient_epochs[str(run.directory)] = transient(rows, num_classes)
+            where_resumed, at_chance = artifacts.resumes(metrics), transient(rows, num_classes)
+            if where_resumed:
+                resumed[str(run.directory)] = where_resumed
+            if at_chance:
+                transient_epochs[str(run.directory)] = at_chance
             if collapsed(rows, num_classes):
                 collapsed_values.append(value)
             else:

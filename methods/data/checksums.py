@@ -18,12 +18,17 @@ def file_digests(root: Path) -> dict:
 
 
 def _digest(path: Path) -> dict:
-    sha256, md5 = hashlib.sha256(), hashlib.md5()
+    return {"bytes": path.stat().st_size, **hash_file(path, "sha256", "md5")}
+
+
+def hash_file(path: Path, *algorithms: str) -> dict[str, str]:
+    """The file's digests by hashlib name (e.g. 'sha256', 'md5'), read once in 1 MiB blocks."""
+    digests = {name: hashlib.new(name) for name in algorithms}
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
-            sha256.update(block)
-            md5.update(block)
-    return {"bytes": path.stat().st_size, "sha256": sha256.hexdigest(), "md5": md5.hexdigest()}
+            for digest in digests.values():
+                digest.update(block)
+    return {name: digest.hexdigest() for name, digest in digests.items()}
 
 
 def checksum_status(digests: dict | None, published: dict[str, str]) -> str:

@@ -351,12 +351,8 @@ def _committed_files(root: Path, directory: Path) -> dict[str, bytes]:
 
 
 def sha256_of(path: Path) -> str:
-    import hashlib
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    from methods.data.checksums import hash_file
+    return hash_file(path, "sha256")["sha256"]
 
 
 def deployed_payload(spec: RunSpec, protocol: dict, digest: str, network) -> dict:

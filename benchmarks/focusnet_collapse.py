@@ -25,14 +25,15 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from methods import config
+from methods.plan import config
 from methods.data import load_splits, make_batches
 from methods.engine.evaluate import evaluate
 from methods.engine.trainer import load_reference
-from methods.method import parse_options
+from methods.method import default_options
 from methods.models import build_model
 from methods.registry import get_method_class
-from methods.spec import RunSpec, dataset_facts, parse_run_name
+from methods.plan.protocol import dataset_facts, resolve
+from methods.plan.spec import RunSpec, parse_run_name
 
 # (label, run name, lr multiplier, warm-up epochs)
 VARIANTS = [
@@ -71,7 +72,7 @@ def run_variant(label, run_name, lr_scale, warmup, seed, reference, facts, train
     torch.manual_seed(seed)
     run = parse_run_name(run_name)
     method_cls = get_method_class(run.method)
-    options = parse_options(method_cls.Options, {**config.method_defaults(run.method), **dict(run.options)})
+    options = default_options(run.method, dict(run.options))
     model = build_model(args.arch, facts.num_classes, family=facts.arch_family, in_channels=facts.channels)
     method = method_cls(model, facts.num_classes, options, reference if method_cls.needs_reference else None)
     alive = relu_probe(model)
@@ -208,7 +209,7 @@ def main(argv=None) -> int:
             f"a {args.arch} Baseline trained here for {args.reference_epochs} epochs at lr {args.reference_lr}"
     else:
         reference_spec = RunSpec.from_parts("paper", args.dataset, args.arch, "baseline", args.reference_seed)
-        reference, reference_name = load_reference(reference_spec, Path(args.reference_root)), \
+        reference, reference_name = load_reference(resolve(reference_spec), Path(args.reference_root)), \
             str(reference_spec.directory)
     variants = [v for v in VARIANTS if args.only is None or v[0] in args.only.split(";")]
     results, tic = [], time.time()

@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 targets=$(python -c "
-from methods import config
-from methods.grid import table_names, table_target
+from methods.plan import config
+from methods.plan.grid import table_names
+from methods.plan.layout import table_target
 print(' '.join(str(table_target('paper', n)) + ('.png' if config.grid()[n].get('kind') == 'figure' else '.md')
                for n in table_names('paper')))")
 for attempt in 1 2 3; do

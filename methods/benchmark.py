@@ -31,6 +31,7 @@ from methods.engine.speed import EngineOptions
 from methods.engine.trainer import Runtime, train_epoch
 from methods.models import build_model
 from methods.models.complexity import count_flops
+from methods.runs.benchmarks import CELLS, REFERENCE_LOOP
 from methods.zoo.baseline import Baseline
 
 # Dense bf16 tensor-core peaks (FLOP/s) from the vendors' data sheets, by a substring of the device name.
@@ -38,22 +39,6 @@ BF16_PEAK = {"H100 PCIe": 756e12, "H100": 989e12, "H200": 989e12, "A100": 312e12
              "A10": 125e12, "L4": 121e12}
 
 
-@dataclass(frozen=True)
-class Cell:
-    name: str
-    dataset: str            # whose facts (classes, channels, batch size, augmentation) the cell takes
-    arch: str
-    epoch_images: int       # training images per epoch of the real dataset (seconds per epoch derive from it)
-
-
-CELLS = {
-    "lenet5_mnist": Cell("LeNet-5, MNIST (28 px)", "mnist", "lenet5", 60_000),
-    "resnet18_cifar": Cell("ResNet-18, CIFAR (32 px)", "cifar10", "resnet18", 50_000),
-    "resnet18_64px": Cell("ResNet-18, Tiny ImageNet shape (64 px)", "tiny_imagenet", "resnet18", 100_000),
-    "mobilenetv2_cifar": Cell("MobileNetV2, CIFAR (32 px)", "cifar10", "mobilenetv2", 50_000),
-    "resnet18_224px": Cell("ResNet-18, 224 px (Imagewoof shape)", "imagewoof", "resnet18", 9_025),
-}
-REFERENCE_LOOP = "suite engine (fp32, NCHW, eager)"
 FAST = EngineOptions(amp="bf16", channels_last=True, compile=True, image_store=512)
 
 

@@ -37,7 +37,7 @@ def configured() -> str:
     """The choice for this process: $FOCUSNET_CPU_ISA (a parent pinned it), else config/config.yaml's cpu_isa."""
     if os.environ.get(SETTING):
         return check(os.environ[SETTING])
-    from methods import config
+    from methods.plan import config
     return check(config.load("config").get("cpu_isa", "avx2"))
 
 

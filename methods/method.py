@@ -13,25 +13,33 @@ optimised and checkpointed with the network, and left out of `deploy_model()`.
 """
 from __future__ import annotations
 
-import dataclasses
-import typing
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from methods.option_types import convert_option
+from methods.plan.options import declared, options_class, options_of
+
+
+class _Declared:
+    """A class attribute read from the method's declaration in config/methods.yaml (methods.plan.options), so the
+    declaration is the only place it is written."""
+
+    def __init__(self, read):
+        self.read = read
+
+    def __get__(self, instance, owner):
+        return self.read(owner.key)
 
 
 class Method(nn.Module):
-    key: ClassVar[str] = ""
-    needs_reference: ClassVar[bool] = False
+    key: ClassVar[str] = ""   # set by methods.registry.register
+    # from the declaration: its `reference`, and a frozen dataclass with one field per declared option
+    needs_reference: ClassVar[bool] = _Declared(lambda key: declared(key).needs_reference)
+    Options: ClassVar[type] = _Declared(options_class)
+    # what the method needs from the data:
     views: ClassVar[int] = 1
     class_pairs: ClassVar[bool] = False
-
-    @dataclasses.dataclass(frozen=True)
-    class Options:
-        pass
 
     def __init__(self, model: nn.Module, num_classes: int, options: Any, reference: nn.Module | None = None):
         super().__init__()
@@ -94,31 +102,12 @@ def freeze(module: nn.Module) -> nn.Module:
     return module
 
 
-def added_options(options_cls: type) -> dict[str, Any]:
-    """Options added to a method after runs of it were published, each with the value that reproduces the
-    behaviour from before it existed (an `ADDED` ClassVar of the Options class). At that value an option is left
-    out of the run's protocol, so the published runs keep their hash; any other value enters it."""
-    return dict(getattr(options_cls, "ADDED", {}))
+def recorded_options(key: str, recorded: dict[str, Any]) -> Any:
+    """The Options of method `key` that a protocol (or a saved model) records; an option added later and not
+    recorded takes the value that reproduces the behaviour from before it existed."""
+    return options_of(key, declared(key).from_recorded(recorded))
 
 
-def protocol_options(options: Any) -> dict[str, Any]:
-    """A method's resolved options as its protocol records them (tuples as lists, added options at their
-    earlier behaviour left out)."""
-    added = added_options(type(options))
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in vars(options).items()
-            if not (k in added and v == added[k])}
-
-
-def parse_options(options_cls: type, values: dict[str, Any]) -> Any:
-    """Build a method's Options from config values and run-name overrides (strings), with typed conversion.
-    A recorded protocol may leave an added option out (added_options): it takes its earlier value."""
-    values = {**added_options(options_cls), **values}
-    fields = {f.name: f for f in dataclasses.fields(options_cls)}
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise ValueError(f"unknown option(s) {unknown} for {options_cls.__qualname__}; valid: {sorted(fields)}")
-    missing = sorted(set(fields) - set(values))
-    if missing:
-        raise ValueError(f"option(s) {missing} of {options_cls.__qualname__} have no value (config/methods.yaml)")
-    hints = typing.get_type_hints(options_cls)
-    return options_cls(**{name: convert_option(name, value, hints[name]) for name, value in values.items()})
+def default_options(key: str, overrides: dict[str, Any] | None = None) -> Any:
+    """The Options of method `key` at its declared defaults, with `overrides` (values or run-name strings)."""
+    return options_of(key, declared(key).resolve(overrides))

@@ -8,14 +8,13 @@ from pathlib import Path
 
 import torch
 
-from methods import PROJECT_ROOT, config
-from methods.method import parse_options
-from methods.registry import get_method_class
+from methods import PROJECT_ROOT
+from methods.method import default_options
 
 
 def method_options(key: str, **overrides):
     """A method's Options at its config/methods.yaml defaults, with run-name-style overrides."""
-    return parse_options(get_method_class(key).Options, {**config.method_defaults(key), **overrides})
+    return default_options(key, overrides)
 
 
 def train_steps(method, images, targets, steps=2, lr=0.01, momentum=0.0, check=None):

@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 import methods
-from methods import config
+from methods.plan import config
+from methods.plan.options import declared
 
 from test_data_readers import write_mnist
 
@@ -36,16 +37,18 @@ def extended_config(tmp_path, monkeypatch):
 
 
 def test_a_dataset_and_its_table_added_by_yaml_alone_train_and_build(tmp_path, monkeypatch, extended_config):
-    from methods import cli
-    from methods.grid import build_table, in_dependency_order, required_runs
+    from methods import api
+    from methods.plan.runtime import Runtime
+    from methods.plan.grid import build_table, in_dependency_order, required_runs
+    from methods.plan.protocol import resolve
     monkeypatch.chdir(tmp_path)
     write_mnist(tmp_path / "data" / "fashion", gz=True)
     runs = in_dependency_order(required_runs(build_table("tiny", "fashion")))
     assert [str(r.directory) for r in runs] == ["results/tiny/fashion/lenet5/baseline/seed0",
                                                 "results/tiny/fashion/lenet5/focusnet@lenet5.baseline/seed0"]
     for run in runs:
-        cli.train(run, "data", None, 0, 1)
-    cli.table("tables/tiny/fashion.md")
+        api.train(resolve(run), Runtime(num_workers=0, threads=1))
+    api.tables("tables/tiny/fashion.md")
     text = (tmp_path / "tables/tiny/fashion.md").read_text()
     assert text.startswith("# fashion [tiny preset] A dataset added by YAML alone")
     assert "missing" not in text and "stale" not in text
@@ -91,7 +94,7 @@ def test_yaml_syntax_errors_and_duplicate_keys_name_the_file_and_line(tmp_path, 
 
 def test_a_method_entry_of_the_wrong_shape_names_the_method(extended_config):
     path = extended_config / "methods.yaml"
-    path.write_text(path.read_text() + "\nbroken_method: {alpha: {nested: 1}}\n")
-    with pytest.raises(config.ConfigError, match=r"methods.yaml: entry 'broken_method': field 'alpha'"):
-        config.method_defaults("broken_method")
-    assert config.method_defaults("focusnet")["alpha"] == 1.0
+    path.write_text(path.read_text() + "\nbroken_method: {options: {alpha: {nested: 1}}}\n")
+    with pytest.raises(config.ConfigError, match=r"methods.yaml: entry 'broken_method': field 'options/alpha'"):
+        declared("broken_method")
+    assert declared("focusnet").option("alpha").default == 1.0

@@ -5,7 +5,8 @@ import hashlib
 from methods.data import checksums
 from methods.data.checksums import checksum_status, file_digests
 from methods.data.facts import get_facts, published_checksums
-from methods.spec import RunSpec, protocol_hash, resolve
+from methods.plan.protocol import resolve
+from methods.plan.spec import RunSpec
 
 
 def test_file_digests_hash_each_file_with_its_size(tmp_path):
@@ -40,4 +41,4 @@ def test_published_md5s_are_config_data_and_never_part_of_a_protocol():
     assert published_checksums("mnist")["train-images-idx3-ubyte.gz"] == "f68b3c2dcbeaaa9fbdd348bbdeb94873"
     assert not hasattr(get_facts("mnist"), "published_md5")
     # the committed MNIST Baseline's protocol hash (results/paper/mnist/lenet5/baseline/seed0/metrics.json)
-    assert protocol_hash(resolve(RunSpec.from_parts("paper", "mnist", "lenet5", "baseline", 0))) == "61b43721bd2ee914"
+    assert resolve(RunSpec.from_parts("paper", "mnist", "lenet5", "baseline", 0)).hash == "61b43721bd2ee914"

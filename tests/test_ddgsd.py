@@ -67,8 +67,9 @@ def test_self_kd_lib_cross_entropy_weighting():
 
 
 def resolve_options(run="ddgsd"):
-    from methods.spec import RunSpec, resolve
-    return resolve(RunSpec.from_parts("paper", "cifar100", "resnet18", run, 0))["options"]
+    from methods.plan.protocol import resolve
+    from methods.plan.spec import RunSpec
+    return resolve(RunSpec.from_parts("paper", "cifar100", "resnet18", run, 0)).record["options"]
 
 
 def test_linear_mmd_is_squared_distance_of_batch_means():

@@ -9,7 +9,8 @@ import torch
 
 from methods.engine import trainer
 from methods.engine.trainer import RunError, Runtime, load_reference, train_run
-from methods.spec import RunSpec, protocol_hash, resolve
+from methods.plan.protocol import resolve
+from methods.plan.spec import RunSpec
 
 RUNTIME = Runtime(num_workers=0, threads=1)
 
@@ -26,7 +27,7 @@ def spec(run="baseline", dataset="cifar10", arch="resnet18", seed=0):
 
 
 def test_run_writes_metrics_epochs_and_model(tmp_path):
-    metrics = train_run(spec(), RUNTIME, root=tmp_path)
+    metrics = train_run(resolve(spec()), RUNTIME, root=tmp_path)
     run_dir = tmp_path / spec().directory
     assert {p.name for p in run_dir.iterdir()} >= {"metrics.json", "epochs.csv", "model.pt"}
     # sealed: an independent copy of record and weights with their checksums (a file damaged in place never
@@ -44,20 +45,20 @@ def test_run_writes_metrics_epochs_and_model(tmp_path):
     assert float(rows[0]["lr"]) == pytest.approx(0.1) and float(rows[1]["lr"]) == pytest.approx(0.01)
     saved = json.loads((run_dir / "metrics.json").read_text())
     assert saved == json.loads(json.dumps(metrics))
-    assert saved["protocol_hash"] == protocol_hash(resolve(spec()))
+    assert saved["protocol_hash"] == resolve(spec()).hash
     assert saved["final"]["epoch"] == 2 and saved["final"]["top1"] == float(rows[1]["val_top1"])
     assert saved["best"]["top1"] == max(float(r["val_top1"]) for r in rows)
     assert {"torch", "torchvision", "python"} <= set(saved["versions"]) and saved["device"]
 
 
 def test_same_seed_same_result(tmp_path):
-    first = train_run(spec(), RUNTIME, root=tmp_path / "a")
-    second = train_run(spec(), RUNTIME, root=tmp_path / "b")
+    first = train_run(resolve(spec()), RUNTIME, root=tmp_path / "a")
+    second = train_run(resolve(spec()), RUNTIME, root=tmp_path / "b")
     assert first["final"] == second["final"]
 
 
 def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
-    reference = train_run(spec(), RUNTIME, root=tmp_path / "straight")
+    reference = train_run(resolve(spec()), RUNTIME, root=tmp_path / "straight")
     calls = {"n": 0}
     real_evaluate = trainer.evaluate
 
@@ -69,12 +70,12 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
 
     monkeypatch.setattr(trainer, "evaluate", crash_in_second_epoch)
     with pytest.raises(KeyboardInterrupt):
-        train_run(spec(), RUNTIME, root=tmp_path / "resumed")
+        train_run(resolve(spec()), RUNTIME, root=tmp_path / "resumed")
     run_dir = tmp_path / "resumed" / spec().directory
     assert (run_dir / "last.pt").exists() and not (run_dir / "metrics.json").exists()
     (run_dir / "epochs.csv").unlink()  # Snakemake deletes a failed job's outputs: the rows must survive in last.pt
     monkeypatch.setattr(trainer, "evaluate", real_evaluate)
-    resumed = train_run(spec(), RUNTIME, root=tmp_path / "resumed")
+    resumed = train_run(resolve(spec()), RUNTIME, root=tmp_path / "resumed")
     assert resumed["final"] == reference["final"] and resumed["best"] == reference["best"]
     assert [int(r["epoch"]) for r in csv.DictReader((run_dir / "epochs.csv").open())] == [1, 2]
 
@@ -84,14 +85,14 @@ def test_checkpoint_of_another_protocol_is_refused(tmp_path, monkeypatch):
     run_dir.mkdir(parents=True)
     torch.save({"protocol_hash": "0000", "epoch": 1}, run_dir / "last.pt")
     with pytest.raises(RunError, match="another protocol|protocol 0000"):
-        train_run(spec(), RUNTIME, root=tmp_path)
+        train_run(resolve(spec()), RUNTIME, root=tmp_path)
     assert (run_dir / "last.pt").exists()
 
 
 def reseal_as_another_protocol(run_dir: Path) -> bytes:
     """restore/ holding this run finished under protocol 0000 (its checksum updated: an intact, older seal)."""
     sealed = run_dir / "restore/metrics.json"
-    sealed.write_text(sealed.read_text().replace(protocol_hash(resolve(spec())), "0000"))
+    sealed.write_text(sealed.read_text().replace(resolve(spec()).hash, "0000"))
     sums = json.loads((run_dir / "restore/checksums.json").read_text())
     sums["metrics.json"] = hashlib.sha256(sealed.read_bytes()).hexdigest()
     (run_dir / "restore/checksums.json").write_text(json.dumps(sums))
@@ -100,27 +101,27 @@ def reseal_as_another_protocol(run_dir: Path) -> bytes:
 
 def test_a_seal_of_another_protocol_is_set_aside_and_the_run_retrains(tmp_path, capsys):
     """The fix for a `stale` cell (--forcerun deletes the live record): the old run is kept, the run retrains."""
-    train_run(spec(), RUNTIME, root=tmp_path)
+    train_run(resolve(spec()), RUNTIME, root=tmp_path)
     run_dir = tmp_path / spec().directory
     for name in ("metrics.json", "epochs.csv"):
         (run_dir / name).unlink()
     old = reseal_as_another_protocol(run_dir)
-    metrics = train_run(spec(), RUNTIME, root=tmp_path)
-    assert metrics["protocol_hash"] == protocol_hash(resolve(spec()))
+    metrics = train_run(resolve(spec()), RUNTIME, root=tmp_path)
+    assert metrics["protocol_hash"] == resolve(spec()).hash
     aside = list((run_dir / "superseded").iterdir())
     assert len(aside) == 1 and (aside[0] / "restore/metrics.json").read_bytes() == old
     assert "earlier record is kept in" in capsys.readouterr().out
 
 
 def test_a_forced_retrain_sets_the_finished_record_aside_and_trains(tmp_path, capsys):
-    from methods.engine.artifacts import RunArtifacts
-    first = train_run(spec(), RUNTIME, root=tmp_path)
+    from methods.runs.artifacts import RunArtifacts
+    first = train_run(resolve(spec()), RUNTIME, root=tmp_path)
     run_dir = tmp_path / spec().directory
     sealed = (run_dir / "restore/metrics.json").read_bytes()
     for name in ("metrics.json", "epochs.csv"):     # what Snakemake deletes before a forced job
         (run_dir / name).unlink()
     RunArtifacts(spec(), tmp_path).request_retrain("snakemake --forcerun")
-    second = train_run(spec(), RUNTIME, root=tmp_path)
+    second = train_run(resolve(spec()), RUNTIME, root=tmp_path)
     out = capsys.readouterr().out
     assert "retrained on purpose" in out and "epoch 1/2" in out and "restoring" not in out
     assert second["best"] == first["best"] and not (run_dir / ".retrain").exists()
@@ -129,49 +130,49 @@ def test_a_forced_retrain_sets_the_finished_record_aside_and_trains(tmp_path, ca
 
 
 def test_finished_run_is_never_overwritten(tmp_path):
-    train_run(spec(), RUNTIME, root=tmp_path)
+    train_run(resolve(spec()), RUNTIME, root=tmp_path)
     metrics_path = tmp_path / spec().directory / "metrics.json"
     before = metrics_path.read_text()
     with pytest.raises(RunError, match="never overwritten"):
-        train_run(spec(), RUNTIME, root=tmp_path)
+        train_run(resolve(spec()), RUNTIME, root=tmp_path)
     assert metrics_path.read_text() == before
 
 
 def test_focusnet_loads_its_reference_and_logs_each_term(tmp_path):
-    train_run(spec(), RUNTIME, root=tmp_path)
+    train_run(resolve(spec()), RUNTIME, root=tmp_path)
     focus = spec("focusnet@resnet18.baseline")
-    metrics = train_run(focus, RUNTIME, root=tmp_path)
+    metrics = train_run(resolve(focus), RUNTIME, root=tmp_path)
     header = next(csv.reader((tmp_path / focus.directory / "epochs.csv").open()))
     assert {"train_cls", "train_attention", "train_neg_entropy"} <= set(header)
     assert metrics["protocol"]["reference"] == str(spec().directory)
-    baseline_params = sum(p.numel() for p in load_reference(spec(), tmp_path).parameters())
+    baseline_params = sum(p.numel() for p in load_reference(resolve(spec()), tmp_path).parameters())
     assert metrics["deployed_params"] == baseline_params   # inference costs exactly the baseline network
 
 
 def test_missing_reference_names_the_command(tmp_path):
     with pytest.raises(RunError, match="snakemake results/smoke/cifar10/resnet18/baseline/seed0/metrics.json"):
-        train_run(spec("focusnet@resnet18.baseline"), RUNTIME, root=tmp_path)
+        train_run(resolve(spec("focusnet@resnet18.baseline")), RUNTIME, root=tmp_path)
 
 
 def test_stale_reference_is_refused(tmp_path):
-    train_run(spec(), RUNTIME, root=tmp_path)
+    train_run(resolve(spec()), RUNTIME, root=tmp_path)
     metrics_path = tmp_path / spec().directory / "metrics.json"
     metrics = json.loads(metrics_path.read_text())
     metrics["protocol_hash"] = "feedfacefeedface"
     metrics_path.write_text(json.dumps(metrics))
     with pytest.raises(RunError, match="another protocol"):
-        train_run(spec("focusnet@resnet18.baseline"), RUNTIME, root=tmp_path)
+        train_run(resolve(spec("focusnet@resnet18.baseline")), RUNTIME, root=tmp_path)
 
 
 def test_constant_lr_run_read_off_a_longer_one_equals_training_it(tmp_path):
     from methods.engine.derive import derive_run
     donor = spec("baseline~e3-const")
-    train_run(donor, Runtime(num_workers=0, threads=1, snapshot_epochs=(1, 2)), root=tmp_path / "shared")
+    train_run(resolve(donor), Runtime(num_workers=0, threads=1, snapshot_epochs=(1, 2)), root=tmp_path / "shared")
     assert sorted(p.name for p in (tmp_path / "shared" / donor.directory / "snapshots").iterdir()) == \
         ["epoch1.pt", "epoch2.pt"]
     short = spec("baseline~e2-const")
-    derived = derive_run(short, donor, root=tmp_path / "shared")
-    trained = train_run(short, RUNTIME, root=tmp_path / "alone")
+    derived = derive_run(resolve(short), resolve(donor), root=tmp_path / "shared")
+    trained = train_run(resolve(short), RUNTIME, root=tmp_path / "alone")
     assert derived["final"] == trained["final"] and derived["best"] == trained["best"]
     assert derived["protocol_hash"] == trained["protocol_hash"] and derived["derived_from"] == str(donor.directory)
     weights = [torch.load(root / short.directory / "model.pt", weights_only=True)["state_dict"]
@@ -182,9 +183,9 @@ def test_constant_lr_run_read_off_a_longer_one_equals_training_it(tmp_path):
 def test_derivation_needs_a_longer_constant_lr_run_of_the_same_spec(tmp_path):
     from methods.engine.derive import derive_run
     with pytest.raises(RunError, match="not the first"):
-        derive_run(spec("baseline~e3-const"), spec("baseline~e2-const"), root=tmp_path)
+        derive_run(resolve(spec("baseline~e3-const")), resolve(spec("baseline~e2-const")), root=tmp_path)
     with pytest.raises(RunError, match="constant-lr"):
-        derive_run(spec("baseline~e1"), spec("baseline~e3"), root=tmp_path)
+        derive_run(resolve(spec("baseline~e1")), resolve(spec("baseline~e3")), root=tmp_path)
 
 
 def test_warm_up_ramps_the_lr_per_step_and_restores_the_scheduled_lr():
@@ -213,6 +214,6 @@ def test_a_timm_architecture_trains_through_a_run_name(tmp_path):
     """A researcher's own network with no code: the smoke preset's CUB-200 on timm's resnet10t, Baseline then
     FocusNet against it and DropMax (which splits the network at its classifier)."""
     for run in ("baseline", "focusnet@timm_resnet10t.baseline", "dropmax"):
-        metrics = train_run(spec(run, dataset="cub200", arch="timm_resnet10t"), RUNTIME, root=tmp_path)
+        metrics = train_run(resolve(spec(run, dataset="cub200", arch="timm_resnet10t")), RUNTIME, root=tmp_path)
         assert metrics["arch"] == "timm_resnet10t" and metrics["versions"]["timm"]
         assert metrics["protocol"]["facts"]["num_classes"] == 200

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from helpers import run_outcome, same, train_in_subprocess
-from methods.spec import RunSpec
+from methods.plan.spec import RunSpec
 
 # DropMax draws its Bernoulli masks from the global RNG in every step: resuming must restore that RNG exactly.
 RUN = RunSpec.from_parts("smoke", "mnist", "lenet5", "dropmax", 0)     # 2 epochs x 2 steps
@@ -149,7 +149,7 @@ def test_a_full_disk_is_one_line_whatever_words_the_writer_uses(tmp_path, monkey
     decides; a write that fails with space to spare keeps its own error."""
     import shutil
     from collections import namedtuple
-    from methods.engine import checkpoint
+    from methods.runs import files as checkpoint
     usage = namedtuple("usage", "total used free")
 
     def torch_save_on_a_full_disk(tmp):
@@ -166,7 +166,7 @@ def test_a_full_disk_is_one_line_whatever_words_the_writer_uses(tmp_path, monkey
 
 def test_a_log_on_a_full_disk_is_dropped_with_one_line_and_the_output_goes_on(tmp_path, capsys):
     import errno
-    from methods.cli import _Tee
+    from methods.api import _Tee
 
     class FullLog:
         name = "results/x/train.log"

@@ -15,7 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from methods import config
+from methods.plan.options import declared
 from methods.models import build_model
 from methods.models.complexity import count_params
 from methods.zoo.focus_frskd import FocusFRSKD
@@ -45,11 +45,11 @@ def terms_on_example(zc=ZC, zt=ZT, targets=T, **overrides):
 
 def test_defaults_mirror_focusnet_and_frskd():
     opts = options()
-    focusnet = config.method_defaults("focusnet")
+    focusnet = declared("focusnet").resolve()
     assert (opts.warm, opts.label_smoothing, opts.alpha, opts.beta) == (
         focusnet["warm"], focusnet["label_smoothing"], focusnet["alpha"], focusnet["beta"])
     assert (opts.detach_teacher, opts.classifier_ce, opts.feature_weight) == (True, False, 100.0)
-    frskd = config.method_defaults("frskd")
+    frskd = declared("frskd").resolve()
     assert (opts.width, opts.depth, opts.feature_weight) == (frskd["width"], frskd["depth"], frskd["beta"])
 
 

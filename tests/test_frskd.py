@@ -22,8 +22,7 @@ import math
 import pytest
 import torch
 
-from methods import config
-from methods.method import parse_options
+from methods.method import default_options
 from methods.models import build_model
 from methods.models.complexity import count_flops, count_params
 from methods.registry import get_method_class
@@ -39,8 +38,7 @@ F_TEACHER = torch.tensor([[[[2.0, 2.0]]]])                    # [B=1, C=1, H=1, 
 
 
 def options(key="frskd", **overrides):
-    cls = get_method_class(key)
-    return parse_options(cls.Options, {**config.method_defaults(key), **overrides})
+    return default_options(key, overrides)
 
 
 def method(key="frskd", num_classes=3, arch="resnet18", family="small", **overrides):

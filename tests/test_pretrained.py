@@ -6,14 +6,14 @@ import torch
 import torchvision
 
 import methods.zoo.pretrained as pretrained
-from methods import config
-from methods.method import parse_options
+from methods.plan.options import declared
+from methods.method import default_options
 from methods.models import build_model
 from methods.zoo.pretrained import Pretrained
 
 
 def options():
-    return parse_options(Pretrained.Options, config.method_defaults("pretrained"))
+    return default_options("pretrained")
 
 
 def fresh_torchvision_state(arch):
@@ -22,7 +22,7 @@ def fresh_torchvision_state(arch):
 
 
 def test_defaults_are_empty():
-    assert config.method_defaults("pretrained") == {}
+    assert declared("pretrained").options == ()
     options()
 
 

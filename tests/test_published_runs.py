@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from methods import PROJECT_ROOT
-from methods.grid import preset_of_target
+from methods.plan.grid import preset_of_target
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(PROJECT_ROOT / "Snakefile")]
 

@@ -1,4 +1,4 @@
-"""The claims report (methods/report.py): seed-paired verdicts on hand-worked numbers, claims matched to the right
+"""The claims report (methods/report/comparison.py): seed-paired verdicts on hand-worked numbers, claims matched to the right
 cells of the real grid, nothing supported without runs, and the report of the committed demo and MNIST runs."""
 import json
 import math
@@ -8,10 +8,11 @@ import sys
 import pytest
 
 from methods import PROJECT_ROOT
-from methods.grid import build_table
-from methods.report import (build_report, claim_pairs, claim_verdicts, comparisons, load_claims, paired,
-                            render_markdown, report_target, row_orders)
-from methods.tables import CellValue
+from methods.plan.grid import build_table
+from methods.plan.layout import report_target
+from methods.report.comparison import (build_report, claim_pairs, claim_verdicts, comparisons, load_claims, paired,
+                                       render_markdown, row_orders)
+from methods.report.tables import CellValue
 
 
 def test_paired_t_test_on_hand_worked_differences():
@@ -138,7 +139,8 @@ def test_the_report_is_a_table_target_of_the_cli(tmp_path):
 
 
 def test_table1_shows_the_data_checks_present_beside_the_paper(tmp_path):
-    from methods.table1 import stamp_path, write_table1
+    from methods.plan.layout import stamp_path
+    from methods.report.table1 import write_table1
     stamp = {"train": {"classes": 10, "samples": 60000}, "val": {"classes": 10, "samples": 10000}}
     (tmp_path / stamp_path("paper", "mnist")).parent.mkdir(parents=True)
     (tmp_path / stamp_path("paper", "mnist")).write_text(json.dumps(stamp))
@@ -153,7 +155,8 @@ def test_table1_shows_the_data_checks_present_beside_the_paper(tmp_path):
 
 
 def test_missing_runs_are_costed_from_runs_of_their_dataset_and_arch_else_from_the_benchmark():
-    from methods.report import _benchmark_rates, _estimate
+    from methods.report.comparison import _estimate
+    from methods.runs.benchmarks import benchmark_rates as _benchmark_rates
     recorded = {("mnist", "lenet5", "dropmax"): [3600.0, 5400.0], ("mnist", "lenet5"): [1800.0]}
     assert _estimate({"results/paper/mnist/lenet5/dropmax/seed1"}, recorded) == (1.25, 0)   # same method first
     assert _estimate({"results/paper/mnist/lenet5/baseline/seed1"}, recorded) == (0.5, 0)   # same dataset, arch
@@ -164,8 +167,8 @@ def test_missing_runs_are_costed_from_runs_of_their_dataset_and_arch_else_from_t
 
 
 def test_the_scatter_figure_depends_on_its_data_only(tmp_path):
-    from methods.figures import plot_agreement
-    from methods.report import collect_tables
+    from methods.report.figures import plot_agreement
+    from methods.report.comparison import collect_tables
     tables = collect_tables("paper", PROJECT_ROOT)
     first = [path.read_bytes() for path in plot_agreement(tables, tmp_path / "a", "paper")]
     second = [path.read_bytes() for path in plot_agreement(tables, tmp_path / "b", "paper")]
@@ -173,7 +176,7 @@ def test_the_scatter_figure_depends_on_its_data_only(tmp_path):
 
 
 def test_holm_adjusts_a_family_on_hand_worked_values():
-    from methods.report import holm
+    from methods.report.comparison import holm
     # sorted 0.01, 0.03, 0.04 of m = 3: 3 x 0.01 = 0.03; 2 x 0.03 = 0.06; max(0.06, 1 x 0.04) = 0.06
     assert holm([0.01, 0.04, 0.03, None]) == pytest.approx([0.03, 0.06, 0.06, None], nan_ok=True)
     assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])       # capped at 1

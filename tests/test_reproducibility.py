@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from methods.plan.protocol import resolve
+
 from methods import PROJECT_ROOT, cpu_isa
-from methods.config import read_yaml, validate, ConfigError
+from methods.plan.config import read_yaml, validate, ConfigError
 from methods.engine.trainer import Runtime, train_run
 from methods.engine.verify import (Difference, VerifyError, first_difference, rebuild_weights, recorded_threads,
                                    verify_run)
-from methods.spec import RunSpec
+from methods.plan.spec import RunSpec
 
 RUNTIME = Runtime(num_workers=0, threads=1)
 BASELINE = RunSpec.from_parts("smoke", "mnist", "lenet5", "baseline", 0)
@@ -108,7 +110,7 @@ def test_recorded_threads_from_metrics_or_the_device_line():
 
 @pytest.fixture
 def finished(tmp_path):
-    train_run(BASELINE, RUNTIME, root=tmp_path)
+    train_run(resolve(BASELINE), RUNTIME, root=tmp_path)
     return tmp_path
 
 
@@ -121,7 +123,7 @@ def test_metrics_record_provenance_and_no_resumes(finished):
 
 def test_stop_after_epoch_keeps_the_checkpoint_and_writes_no_metrics(tmp_path):
     from dataclasses import replace
-    result = train_run(BASELINE, replace(RUNTIME, stop_after_epoch=1), root=tmp_path)
+    result = train_run(resolve(BASELINE), replace(RUNTIME, stop_after_epoch=1), root=tmp_path)
     directory = tmp_path / BASELINE.directory
     assert result["stopped_after"] == 1 and len(result["rows"]) == 1
     assert (directory / "last.pt").exists() and not (directory / "metrics.json").exists()
@@ -130,7 +132,7 @@ def test_stop_after_epoch_keeps_the_checkpoint_and_writes_no_metrics(tmp_path):
 def test_verify_says_identical_and_never_touches_the_run(finished):
     directory = finished / BASELINE.directory
     before = {path.name: path.read_bytes() for path in directory.iterdir() if path.is_file() and path.name != ".lock"}
-    outcome = verify_run(BASELINE, 1, RUNTIME, root=finished)
+    outcome = verify_run(resolve(BASELINE), 1, RUNTIME, root=finished)
     assert outcome.identical and outcome.lines() == [f"{BASELINE.directory}: identical for 1 epoch"]
     after = {path.name: path.read_bytes() for path in directory.iterdir() if path.is_file() and path.name != ".lock"}
     assert after == before
@@ -150,7 +152,7 @@ def tamper(path: Path, epoch: int, column: str) -> str:
 
 def test_verify_names_the_first_difference_and_the_provenance(finished):
     tampered = tamper(finished / BASELINE.directory / "epochs.csv", 2, "train_loss")
-    outcome = verify_run(BASELINE, 2, RUNTIME, root=finished)
+    outcome = verify_run(resolve(BASELINE), 2, RUNTIME, root=finished)
     assert not outcome.identical
     assert outcome.difference.epoch == 2 and outcome.difference.column == "train_loss"
     assert outcome.difference.recorded == tampered
@@ -167,9 +169,9 @@ def test_verify_cli_exits_1_on_a_difference_and_records_when_asked(finished):
 
 def test_verify_refuses_an_unfinished_run_and_epochs_out_of_range(tmp_path, finished):
     with pytest.raises(VerifyError, match="not a finished run"):
-        verify_run(BASELINE, 1, RUNTIME, root=tmp_path / "empty")
+        verify_run(resolve(BASELINE), 1, RUNTIME, root=tmp_path / "empty")
     with pytest.raises(VerifyError, match="--epochs within"):
-        verify_run(BASELINE, 3, RUNTIME, root=finished)
+        verify_run(resolve(BASELINE), 3, RUNTIME, root=finished)
 
 
 def test_a_reference_without_weights_is_rebuilt_verified_before_the_run_trains(finished):
@@ -178,7 +180,7 @@ def test_a_reference_without_weights_is_rebuilt_verified_before_the_run_trains(f
     import shutil
     shutil.rmtree(directory / "restore")
     (directory / "model.pt").unlink()
-    train_run(FOCUSNET, RUNTIME, root=finished)
+    train_run(resolve(FOCUSNET), RUNTIME, root=finished)
     assert (finished / FOCUSNET.directory / "metrics.json").exists()
     import torch
     rebuilt = torch.load(directory / "model.pt", weights_only=True)["state_dict"]
@@ -195,7 +197,7 @@ def test_a_reference_whose_record_does_not_reproduce_is_never_rebuilt(finished):
     tamper(directory / "epochs.csv", 2, "train_top1")
     record = (directory / "epochs.csv").read_bytes()
     with pytest.raises(VerifyError, match=r"DIFFERS at epoch 2, column train_top1.*not rebuilt"):
-        rebuild_weights(BASELINE, RUNTIME, root=finished, say=lambda _: None)
+        rebuild_weights(resolve(BASELINE), RUNTIME, root=finished, say=lambda _: None)
     assert not (directory / "model.pt").exists() and (directory / "epochs.csv").read_bytes() == record
     result = methods_cli("train", str(FOCUSNET.directory), cwd=finished)
     assert result.returncode == 1 and result.stderr.count("error:") == 1 and "epoch 2" in result.stderr
@@ -203,8 +205,8 @@ def test_a_reference_whose_record_does_not_reproduce_is_never_rebuilt(finished):
 
 
 def test_verify_works_for_a_run_with_a_reference(finished):
-    train_run(FOCUSNET, RUNTIME, root=finished)
-    assert verify_run(FOCUSNET, 2, RUNTIME, root=finished).identical
+    train_run(resolve(FOCUSNET), RUNTIME, root=finished)
+    assert verify_run(resolve(FOCUSNET), 2, RUNTIME, root=finished).identical
 
 
 # --- the committed runs: CI fails when their first epochs change -------------------------------------------------

@@ -48,9 +48,10 @@ def test_large_loss_sums_the_joint_ce_over_the_rotations_and_keeps_published_has
     the option stays out of the protocol, so runs made before it existed keep their hash."""
     terms = slasd_loss_terms(joint_example(), torch.zeros(1, 2), torch.tensor([0]), temperature=1.0, large_loss=True)
     assert terms["joint_ce"].item() == pytest.approx(2.922528, abs=1e-5)
-    from methods.spec import RunSpec, resolve
-    plain = resolve(RunSpec.from_parts("demo", "digits", "resnet18", "slasd", 0))
-    large = resolve(RunSpec.from_parts("demo", "digits", "resnet18", "slasd-large_loss=true", 0))
+    from methods.plan.protocol import resolve
+    from methods.plan.spec import RunSpec
+    plain = resolve(RunSpec.from_parts("demo", "digits", "resnet18", "slasd", 0)).record
+    large = resolve(RunSpec.from_parts("demo", "digits", "resnet18", "slasd-large_loss=true", 0)).record
     assert plain["options"] == {"temperature": 1.0} and large["options"]["large_loss"] is True
 
 

@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from helpers import run_outcome, same, train_in_subprocess
-from methods.grid import build_table, required_runs
-from methods.spec import RunSpec
+from methods.plan.grid import build_table, required_runs
+from methods.plan.spec import RunSpec
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILE = REPO / "profiles" / "slurm"
@@ -200,7 +200,7 @@ def test_training_jobs_through_real_slurm_survive_a_requeue_and_a_cancel(tmp_pat
 def test_a_job_no_node_of_the_partition_can_hold_is_refused_while_planning():
     """SLURM holds such a job PENDING forever (Reason=PartitionConfig) and Snakemake waits silently: the plan names
     the job, the resource and the setting instead."""
-    from methods.slurm import misfit, parse_minutes, parse_sinfo
+    from methods.plan.slurm import misfit, parse_minutes, parse_sinfo
     limits = parse_sinfo("gpu", "2|19000|infinite|gpu:2\n")
     assert (limits.cpus, limits.mem_mb, limits.minutes, limits.gpus) == (2, 19000, float("inf"), 2)
     assert misfit("train x", {"cpus": 1, "mem_mb": 3000, "runtime": 15, "gpus": 1}, limits, "preset_resources.smoke") is None
@@ -216,7 +216,7 @@ def test_a_job_no_node_of_the_partition_can_hold_is_refused_while_planning():
 
 
 def test_a_job_uses_no_more_threads_than_slurm_gave_it(monkeypatch):
-    from methods.cli import within_allocation
+    from methods.api import within_allocation
     monkeypatch.setenv("SLURM_CPUS_PER_TASK", "1")
     assert within_allocation(2) == 1 and within_allocation(None) == 1
     monkeypatch.delenv("SLURM_CPUS_PER_TASK")

@@ -4,9 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from methods import PROJECT_ROOT, config
-from methods.grid import build_table, preset_of_target, required_runs, table_target
-from methods.spec import RunSpec, SpecError, parse_run_name, protocol_hash, resolve
+from methods import PROJECT_ROOT
+from methods.plan import config
+from methods.plan.grid import build_table, preset_of_target, required_runs
+from methods.plan.layout import table_target
+from methods.plan.protocol import resolve
+from methods.plan.spec import RunSpec, SpecError, parse_run_name
 
 
 def test_run_name_round_trip():
@@ -32,18 +35,18 @@ def test_bad_run_names_say_how_to_write_them(text, message):
 
 
 def test_schedule_tokens_set_epochs_and_drop_decay():
-    protocol = resolve(RunSpec.from_parts("paper", "cub200", "resnet18", "baseline~e30-const", 0))
+    protocol = resolve(RunSpec.from_parts("paper", "cub200", "resnet18", "baseline~e30-const", 0)).record
     assert protocol["schedule"] == {"epochs": 30, "milestones": [], "gamma": 0.1}
-    paper = resolve(RunSpec.from_parts("paper", "cub200", "resnet18", "baseline", 0))
+    paper = resolve(RunSpec.from_parts("paper", "cub200", "resnet18", "baseline", 0)).record
     assert paper["schedule"] == {"epochs": 200, "milestones": [100, 150], "gamma": 0.1}
-    assert resolve(RunSpec.from_parts("paper", "tiny_imagenet", "resnet18", "baseline", 0))["schedule"]["epochs"] == 90
+    assert resolve(RunSpec.from_parts("paper", "tiny_imagenet", "resnet18", "baseline", 0)).schedule["epochs"] == 90
 
 
 def test_warm_up_token_is_recorded_only_where_it_is_set():
-    warm = resolve(RunSpec.from_parts("paper", "mnist", "lenet5", "focusnet~w1@lenet5.baseline", 0))
+    warm = resolve(RunSpec.from_parts("paper", "mnist", "lenet5", "focusnet~w1@lenet5.baseline", 0)).record
     assert warm["schedule"] == {"epochs": 200, "milestones": [100, 150], "gamma": 0.1, "warmup_epochs": 1}
     assert warm["reference"] == "results/paper/mnist/lenet5/baseline/seed0"
-    assert "warmup_epochs" not in resolve(RunSpec.from_parts("paper", "mnist", "lenet5", "baseline", 0))["schedule"]
+    assert "warmup_epochs" not in resolve(RunSpec.from_parts("paper", "mnist", "lenet5", "baseline", 0)).schedule
 
 
 def test_a_row_may_run_on_some_datasets_only():
@@ -53,7 +56,7 @@ def test_a_row_may_run_on_some_datasets_only():
 
 
 def test_paper_recipe_is_resolved_from_config():
-    protocol = resolve(RunSpec.from_parts("paper", "cifar100", "resnet18", "focusnet@resnet18.baseline", 0))
+    protocol = resolve(RunSpec.from_parts("paper", "cifar100", "resnet18", "focusnet@resnet18.baseline", 0)).record
     assert protocol["optimizer"] == {"lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4}
     assert protocol["options"]["terms"] == ["cls", "att", "ent"]
     assert protocol["reference"] == "results/paper/cifar100/resnet18/baseline/seed0"
@@ -63,9 +66,9 @@ def test_protocol_hash_tracks_what_changes_results():
     base = RunSpec.from_parts("paper", "cifar10", "resnet18", "baseline", 0)
     other_seed = RunSpec.from_parts("paper", "cifar10", "resnet18", "baseline", 1)
     smoke = RunSpec.from_parts("smoke", "cifar10", "resnet18", "baseline", 0)
-    hashes = {protocol_hash(resolve(s)) for s in (base, other_seed, smoke)}
+    hashes = {resolve(s).hash for s in (base, other_seed, smoke)}
     assert len(hashes) == 3
-    assert protocol_hash(resolve(base)) == protocol_hash(resolve(base))
+    assert resolve(base).hash == resolve(base).hash
 
 
 def test_method_reference_mismatch_is_an_error():
@@ -78,7 +81,7 @@ def test_method_reference_mismatch_is_an_error():
 def test_unknown_option_and_method_errors():
     with pytest.raises(ValueError, match="unknown option"):
         resolve(RunSpec.from_parts("paper", "cifar10", "resnet18", "focusnet-gamma=2@resnet18.baseline", 0))
-    with pytest.raises(KeyError, match="registered methods"):
+    with pytest.raises(SpecError, match="unknown method 'dropmaxx'"):
         resolve(RunSpec.from_parts("paper", "cifar10", "resnet18", "dropmaxx", 0))
 
 
@@ -114,7 +117,7 @@ def test_focus_controls_pair_each_focusnet_with_a_reference_of_its_own_seed():
 
 
 def test_pending_rows_have_no_runs(monkeypatch):
-    from methods import config
+    from methods.plan import config
     grid = {**config.grid()}
     grid["table2"] = {**grid["table2"], "rows": [{"label": "DropMax", "paper": "DropMax", "pending": "issue 3"}]}
     monkeypatch.setattr(config, "grid", lambda: grid)
@@ -166,7 +169,7 @@ def test_a_column_runs_its_own_seeds_and_a_user_can_ask_for_more_everywhere():
 @pytest.mark.parametrize("text, seeds", [("0,1,2", (0, 1, 2)), ("0-2", (0, 1, 2)), ("4", (4,)), (3, (3,)),
                                          ([1, 2], (1, 2)), (None, None), ("", None)])
 def test_seeds_as_a_user_writes_them(text, seeds):
-    from methods.grid import parse_seeds
+    from methods.plan.grid import parse_seeds
     assert parse_seeds(text) == seeds
 
 
@@ -175,7 +178,7 @@ def test_seeds_as_a_user_writes_them(text, seeds):
                                            ("\u0661", "0,1,2"), ("1000000000", "0,1,2")])
 def test_bad_seeds_are_refused_with_the_form_to_use(text, message):
     """The one rule of --seeds and --config seeds=: ordered ranges, ASCII digits, bounded, non-negative."""
-    from methods.grid import parse_seeds
+    from methods.plan.grid import parse_seeds
     with pytest.raises(SpecError, match=message):
         parse_seeds(text)
 
@@ -195,8 +198,10 @@ def test_bad_seeds_are_refused_with_the_form_to_use(text, message):
     ("results/smoke/mnist/lenet5/focusnet@lenet9.baseline/seed0", "unknown arch 'lenet9'"),
 ])
 def test_a_run_directory_is_checked_whole_before_anything_is_written(run_dir, message):
+    """What a job does first (methods.api.job_protocol), before its logs are opened."""
+    from methods.api import job_protocol
     with pytest.raises(SpecError, match=re.escape(message)):
-        RunSpec.from_directory(run_dir)
+        job_protocol(RunSpec.from_directory(run_dir))
 
 
 def test_option_values_in_the_forms_a_user_writes():
@@ -205,7 +210,7 @@ def test_option_values_in_the_forms_a_user_writes():
 
 
 def test_fig4_stopped_baselines_are_read_off_one_60_epoch_run():
-    from methods.grid import donor_for, snapshot_epochs_for
+    from methods.plan.grid import donor_for, snapshot_epochs_for
     stopped = RunSpec.from_parts("paper", "cub200", "resnet18", "baseline~e10-const", 0)
     donor = RunSpec.from_parts("paper", "cub200", "resnet18", "baseline~e60-const", 0)
     assert donor_for(stopped) == donor and donor_for(donor) is None
@@ -250,28 +255,17 @@ def test_table3_torchvision_row_is_paper_preset_only():
     ("focusnet@lenet5.kd-reduction=sum", r"reduction='sum' not one of \('batchmean', 'elementmean'\)"),
 ])
 def test_run_names_are_checked_without_torch_before_any_job(text, message):
-    from methods.spec import check_run_name
+    from methods.plan.protocol import check_run_name
     with pytest.raises(SpecError, match=message):
         check_run_name(parse_run_name(text))
     check_run_name(parse_run_name("focusnet-warm=softmax~w1@lenet5.baseline"))
     check_run_name(parse_run_name("focusnet-alpha=0.5,detach_d=false,terms=cls+att@lenet5.kd-reduction=batchmean"))
 
 
-def test_option_types_read_from_source_are_the_imported_classes_types():
-    """The torch-free reader of methods/option_types.py against typing.get_type_hints of every method's Options."""
-    import typing
-    from methods.option_types import option_hints
-    from methods.registry import get_method_class, method_keys
-    for key in method_keys():
-        hints = typing.get_type_hints(get_method_class(key).Options)
-        expected = {name: hint for name, hint in hints.items() if typing.get_origin(hint) is not typing.ClassVar}
-        assert option_hints(key) == expected, key
-
-
 def test_checking_a_run_name_imports_no_torch():
     import subprocess
     import sys
-    code = ("import sys; from methods.spec import check_run_name, parse_run_name; "
+    code = ("import sys; from methods.plan.protocol import check_run_name; from methods.plan.spec import parse_run_name; "
             "check_run_name(parse_run_name('focusnet-terms=cls+att,warm=softmax@resnet18.kd-reduction=batchmean')); "
             "assert 'torch' not in sys.modules, 'torch imported'")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT)

@@ -4,12 +4,13 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from methods import config
+from methods.plan import config
 from methods.engine.speed import EngineOptions
 from methods.engine.trainer import RunError, Runtime, train_epoch
 from methods.method import Method
 from methods.models import build_model
-from methods.spec import RunSpec, protocol_hash, resolve
+from methods.plan.protocol import resolve
+from methods.plan.spec import RunSpec
 from methods.zoo.baseline import Baseline
 
 LABEL = SimpleNamespace(directory="test/run")
@@ -34,7 +35,7 @@ def run_epoch(method, engine, data):
 
 def test_default_engine_leaves_the_protocol_as_it_was():
     spec = RunSpec.from_parts("smoke", "mnist", "lenet5", "baseline", 0)
-    assert "engine" not in resolve(spec)
+    assert "engine" not in resolve(spec).record
     assert EngineOptions.from_config(None).protocol_entry() is None
 
 
@@ -44,8 +45,8 @@ def test_switches_on_are_part_of_the_protocol(monkeypatch):
     smoke = {**config.preset("smoke"), "engine": {"amp": "bf16", "channels_last": True}}
     monkeypatch.setattr(config, "preset", lambda name: smoke if name == "smoke" else config.presets()[name])
     fast = resolve(spec)
-    assert fast["engine"] == {"amp": "bf16", "channels_last": True, "compile": False, "image_store": 0}
-    assert protocol_hash(fast) != protocol_hash(plain)
+    assert fast.record["engine"] == {"amp": "bf16", "channels_last": True, "compile": False, "image_store": 0}
+    assert fast.hash != plain.hash
 
 
 def test_unknown_amp_mode_is_refused():
@@ -104,6 +105,6 @@ def test_image_store_switch_trains_a_224px_dataset_from_the_store(tmp_path, monk
     smoke = {**config.preset("smoke"), "engine": {"image_store": 512}}
     monkeypatch.setattr(config, "preset", lambda name: smoke if name == "smoke" else config.presets()[name])
     spec = RunSpec.from_parts("smoke", "cub200", "resnet18", "baseline", 0)
-    metrics = train_run(spec, Runtime(num_workers=0, threads=1), root=tmp_path)
+    metrics = train_run(resolve(spec), Runtime(num_workers=0, threads=1), root=tmp_path)
     assert metrics["protocol"]["engine"]["image_store"] == 512
     assert 0 <= metrics["final"]["top1"] <= 100

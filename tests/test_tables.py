@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from methods.grid import build_table, required_runs
-from methods.spec import protocol_hash, resolve
-from methods.tables import collect, paper_values, render_markdown, write_table
+from methods.plan.grid import build_table, required_runs
+from methods.plan.protocol import protocol_hash, resolve
+from methods.report.tables import collect, paper_values, render_markdown, write_table
 
 
 def fake_metrics(root: Path, run, top1: float, top5: float = 99.0, digest: str | None = None,
@@ -16,7 +16,7 @@ def fake_metrics(root: Path, run, top1: float, top5: float = 99.0, digest: str |
     a final one (top1 - 1), and metrics.json summarising it (best top-1 `metrics_top1` if given, else top1)."""
     directory = root / run.directory
     directory.mkdir(parents=True, exist_ok=True)
-    protocol = resolve(run)
+    protocol = resolve(run).record
     rows = [{"epoch": 1, "train_top1": train_top1, "val_top1": top1, "val_top5": top5},
             {"epoch": 2, "train_top1": train_top1, "val_top1": top1 - 1, "val_top5": top5}]
     with (directory / "epochs.csv").open("w", newline="") as handle:
@@ -66,7 +66,7 @@ def test_demo_seeds_are_averaged(tmp_path):
 
 
 def test_final_epoch_when_the_preset_reports_final(tmp_path, monkeypatch):
-    from methods import config
+    from methods.plan import config
     table = build_table("demo", "demo")
     run = [c for c in table.cells if c.row == "Baseline"][0].runs[0]
     fake_metrics(tmp_path, run, 97.0)
@@ -100,8 +100,10 @@ def test_written_files_agree(tmp_path, monkeypatch):
 
 
 def committed_tables():
-    from methods import PROJECT_ROOT, config
-    from methods.grid import table_names, table_target
+    from methods import PROJECT_ROOT
+    from methods.plan import config
+    from methods.plan.grid import table_names
+    from methods.plan.layout import table_target
     for preset in config.presets():
         for name in table_names(preset):
             path = PROJECT_ROOT / table_target(preset, name).with_suffix(".md")
@@ -147,7 +149,7 @@ def test_metrics_that_disagree_with_the_epochs_csv_are_flagged_and_the_csv_wins(
 
 
 def test_a_broken_metrics_file_names_itself_and_the_fix(tmp_path):
-    from methods.engine.artifacts import ArtifactError
+    from methods.runs.artifacts import ArtifactError
     table = build_table("paper", "table10")
     path = tmp_path / table.cells[0].runs[0].directory / "metrics.json"
     path.parent.mkdir(parents=True)
@@ -169,7 +171,7 @@ def test_an_unknown_table_target_is_one_line(tmp_path):
 
 
 def test_missing_runs_are_listed_under_their_dataset_and_arch_directory_named_once():
-    from methods.tables import grouped_by_cell_directory
+    from methods.report.tables import grouped_by_cell_directory
     paths = ["results/paper/mnist/lenet5/dropmax/seed1", "results/paper/mnist/lenet5/dropmax/seed2",
              "results/paper/cub200/resnet18/baseline/seed0", "/tmp/x/results/paper/complexity/table4.json"]
     assert grouped_by_cell_directory(paths) == (
@@ -201,7 +203,7 @@ def test_a_record_with_its_epochs_csv_deleted_or_edited_is_named_never_a_traceba
     runs = [run for run in required_runs(table) if run.dataset == "mnist" and run.seed in (0, 1)
             and str(run.run) == "baseline"]
     for run in runs:
-        train_run(run, Runtime(num_workers=0, threads=1), root=tmp_path)
+        train_run(resolve(run), Runtime(num_workers=0, threads=1), root=tmp_path)
     (tmp_path / runs[0].directory / "epochs.csv").unlink()
     edited = tmp_path / runs[1].directory / "epochs.csv"
     edited.write_text(edited.read_text().replace(",", ",", 1) + "\n")   # a byte more than it sealed

@@ -19,8 +19,7 @@ Tf-KD_reg, repo ResNet-18 config a = 0.1, tau = 20, multiplier 100, correct_prob
 import pytest
 import torch
 
-from methods import config
-from methods.method import parse_options
+from methods.method import default_options
 from methods.models import build_model
 from methods.registry import get_method_class
 from methods.zoo.tfkd import TfKDReg, TfKDSelf, regularization_loss, self_distillation_loss, virtual_teacher
@@ -33,11 +32,11 @@ T = torch.tensor([1])
 
 
 def self_options(**overrides):
-    return parse_options(TfKDSelf.Options, {**config.method_defaults("tfkd_self"), **overrides})
+    return default_options("tfkd_self", overrides)
 
 
 def reg_options(**overrides):
-    return parse_options(TfKDReg.Options, {**config.method_defaults("tfkd_reg"), **overrides})
+    return default_options("tfkd_reg", overrides)
 
 
 def self_terms(**overrides):

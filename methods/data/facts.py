@@ -36,7 +36,7 @@ class DatasetFacts:
 
 @lru_cache(maxsize=None)
 def _read(path: str) -> dict:
-    from methods.config import read_yaml
+    from methods.plan.config import read_yaml
     return read_yaml(Path(path))
 
 
@@ -74,12 +74,12 @@ def published_checksums(name: str, path: Path | None = None) -> dict[str, str]:
 
 @lru_cache(maxsize=None)
 def _entry_schema() -> dict:
-    from methods.config import SCHEMA_DIR, read_yaml
+    from methods.plan.config import SCHEMA_DIR, read_yaml
     return read_yaml(SCHEMA_DIR / "datasets.schema.yaml")["additionalProperties"]
 
 
 def _checked(path: Path, name: str, entry) -> dict:
-    from methods.config import ConfigError, validate
+    from methods.plan.config import ConfigError, validate
     from methods.data.readers import FORMATS
     validate(entry, _entry_schema(), f"{path}: entry {name!r}")
     entry = dict(entry)

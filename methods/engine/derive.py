@@ -10,32 +10,30 @@ from pathlib import Path
 import torch
 
 from methods.engine import checkpoint
-from methods.engine.artifacts import ArtifactError, RunArtifacts
-from methods.engine.epoch_log import EpochLog
 from methods.engine.trainer import RunError, say_done
-from methods.spec import RunSpec, protocol_hash, resolve
+from methods.engine.weights import versions
+from methods.plan.protocol import Protocol
+from methods.runs.artifacts import ArtifactError, RunArtifacts
+from methods.runs.epoch_log import EpochLog
 
 
-def comparable(protocol: dict) -> dict:
-    """A protocol without its epoch count: equal for a run and the longer run it can be read off."""
-    return {**protocol, "schedule": {**protocol["schedule"], "epochs": None}}
+def comparable(record: dict) -> dict:
+    """A protocol record without its epoch count: equal for a run and the longer run it can be read off."""
+    return {**record, "schedule": {**record["schedule"], "epochs": None}}
 
 
-def check_derivable(spec: RunSpec, donor: RunSpec) -> None:
-    protocol, donor_protocol = resolve(spec), resolve(donor)
-    epochs, donor_epochs = protocol["schedule"]["epochs"], donor_protocol["schedule"]["epochs"]
-    if protocol["schedule"]["milestones"] or donor_protocol["schedule"]["milestones"]:
+def check_derivable(protocol: Protocol, donor: Protocol) -> None:
+    spec, epochs, donor_epochs = protocol.spec, protocol.epochs, donor.epochs
+    if protocol.schedule["milestones"] or donor.schedule["milestones"]:
         raise RunError(f"{spec.directory}: only constant-lr runs can be read off a longer run")
-    if comparable(protocol) != comparable(donor_protocol) or not 0 < epochs < donor_epochs:
-        raise RunError(f"{spec.directory} is not the first {epochs} epochs of {donor.directory}")
+    if comparable(protocol.record) != comparable(donor.record) or not 0 < epochs < donor_epochs:
+        raise RunError(f"{spec.directory} is not the first {epochs} epochs of {donor.spec.directory}")
 
 
-def derive_run(spec: RunSpec, donor: RunSpec, root: Path = Path(".")) -> dict:
-    check_derivable(spec, donor)
-    protocol = resolve(spec)
-    digest = protocol_hash(protocol)
-    epochs = protocol["schedule"]["epochs"]
-    donor_files, run_files = RunArtifacts(donor, root), RunArtifacts(spec, root)
+def derive_run(protocol: Protocol, donor: Protocol, root: Path = Path(".")) -> dict:
+    check_derivable(protocol, donor)
+    spec, epochs = protocol.spec, protocol.epochs
+    donor_files, run_files = RunArtifacts(donor.spec, root, donor), RunArtifacts(spec, root, protocol)
     try:
         donor_metrics = donor_files.current_metrics("donor run")
     except ArtifactError as error:
@@ -43,15 +41,16 @@ def derive_run(spec: RunSpec, donor: RunSpec, root: Path = Path(".")) -> dict:
     snapshot = donor_files.snapshot_path(epochs)
     if not snapshot.exists():
         raise RunError(f"{snapshot} is missing: the donor run did not save epoch {epochs}; rerun it with "
-                       f"snakemake --forcerun {donor.directory}/metrics.json so it saves that snapshot")
+                       f"snakemake --forcerun {donor.spec.directory}/metrics.json so it saves that snapshot")
     saved = torch.load(snapshot, map_location="cpu", weights_only=True)
     rows = [row for row in donor_files.read_epochs() if row["epoch"] <= epochs]
     with run_files.exclusive():
         EpochLog(run_files.epochs_path, rows)
-        checkpoint.save_torch({**saved, "protocol_hash": digest}, run_files.model_path)
-        metrics = run_files.write_metrics(protocol, digest, rows, derived_from=str(donor.directory),
+        checkpoint.save_torch({**saved, "protocol_hash": protocol.hash}, run_files.model_path)
+        metrics = run_files.write_metrics(rows, derived_from=str(donor.spec.directory),
                                           deployed_params=donor_metrics["deployed_params"],
                                           device=donor_metrics["device"], train_time_s=0.0,
+                                          versions=versions(),
                                           **{key: donor_metrics[key] for key in ("provenance", "threads")
                                              if key in donor_metrics})
     say_done(spec, metrics)

@@ -1,11 +1,11 @@
-"""One training run: resolve the spec, train with SGD + step decay, evaluate every epoch, checkpoint, resume."""
+"""One training run of a resolved protocol: SGD + step decay, evaluated every epoch, checkpointed, resumable."""
 from __future__ import annotations
 
 import math
 import random
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,18 +15,20 @@ from methods.data import load_splits, make_batches
 from methods.data.batches import stratified_subset
 from methods.data.image_store import as_store
 from methods.engine import checkpoint, provenance
-from methods.engine.artifacts import LAST, ArtifactError, RunArtifacts
 from methods.engine.faults import fault_point
 from methods.engine.preemption import EpochProgress, Preempted, stop_on_signals
 from methods.engine.device import describe, pick_device
-from methods.engine.epoch_log import EpochLog
+from methods.runs.epoch_log import EpochLog
 from methods.engine.evaluate import evaluate, topk_hits
+from methods.plan.runtime import Runtime
 from methods.engine.speed import EngineOptions
-from methods.method import parse_options
+from methods.engine.weights import load_model, versions, write_model
+from methods.method import recorded_options
 from methods.models import build_model
+from methods.plan.protocol import Protocol
+from methods.plan.spec import RunSpec
 from methods.registry import get_method_class
-from methods import config
-from methods.spec import RunSpec, dataset_facts, protocol_hash, resolve
+from methods.runs.artifacts import LAST, ArtifactError, RunArtifacts
 
 
 class RunError(RuntimeError):
@@ -37,58 +39,43 @@ class RunPreempted(RunError):
     """Stopped by a preemption signal after writing a checkpoint; the rerun resumes there."""
 
 
-@dataclass(frozen=True)
-class Runtime:
-    """Settings that do not change a run's result (so they are not part of its protocol)."""
-    data_root: Path = Path("data")
-    cache_dir: Path | None = None
-    num_workers: int = 4
-    threads: int | None = None
-    progress_every_s: float = 60.0
-    snapshot_epochs: tuple[int, ...] = ()   # save the deployed network at these epochs (for derived runs)
-    gpu_slots: int | None = None            # slots of one GPU this job holds (None: a whole GPU)
-    slots_per_gpu: int = 1                  # how many slots a GPU is divided into (methods.engine.device)
-    stop_after_epoch: int | None = None     # stop (checkpoint kept, no metrics) after this epoch: `verify` reruns
-
-
-def train_run(spec: RunSpec, runtime: Runtime, root: Path = Path(".")) -> dict:
-    """Train one run into its directory, holding the directory's lock (one writer at a time)."""
-    artifacts = RunArtifacts(spec, root)
+def train_run(protocol: Protocol, runtime: Runtime, root: Path = Path(".")) -> dict:
+    """Train one run of a resolved protocol into its directory, holding the directory's lock (one writer at a
+    time)."""
+    artifacts = RunArtifacts(protocol.spec, root, protocol)
     try:
         with artifacts.exclusive():
-            return _train_locked(spec, runtime, artifacts, root)
+            return _train_locked(protocol, runtime, artifacts, root)
     except ArtifactError as error:
         raise RunError(str(error)) from None
 
 
-def _train_locked(spec: RunSpec, runtime: Runtime, artifacts: RunArtifacts, root: Path) -> dict:
-    protocol = resolve(spec)
-    digest = protocol_hash(protocol)
+def _train_locked(protocol: Protocol, runtime: Runtime, artifacts: RunArtifacts, root: Path) -> dict:
+    spec, digest = protocol.spec, protocol.hash
     _refuse_finished(artifacts, digest)
     restored = _restore_or_set_aside(spec, artifacts)
     if restored is not None:
         _say(spec, f"restoring the finished run from {artifacts.restore_dir.name}/: nothing to train")
         say_done(spec, restored)
         return restored
-    if spec.reference is not None:   # before seeding: a rebuild trains, and must not move this run's RNG
-        ensure_weights(spec.reference, runtime, root)
+    if protocol.reference is not None:   # before seeding: a rebuild trains, and must not move this run's RNG
+        ensure_weights(protocol.reference, runtime, root)
     if runtime.threads:
         torch.set_num_threads(runtime.threads)
     _seed_everything(spec.seed)
     device = pick_device(runtime.gpu_slots, runtime.slots_per_gpu)
-    facts = dataset_facts(spec.preset, spec.dataset)
-    preset = config.preset(spec.preset)
-    train_split, val_split = load_splits(facts, preset["data_source"], runtime.data_root,
-                                         synthetic=preset.get("synthetic"), cache_dir=runtime.cache_dir)
-    engine = EngineOptions.from_config(protocol.get("engine"))
+    facts = protocol.facts
+    train_split, val_split = load_splits(facts, protocol.data_source, runtime.data_root,
+                                         synthetic=protocol.synthetic, cache_dir=runtime.cache_dir)
+    engine = EngineOptions(**vars(protocol.engine))
     if engine.image_store:
         train_split, val_split = (as_store(split, engine.image_store, runtime.cache_dir)
                                   for split in (train_split, val_split))
-    method = _build_method(spec, protocol, facts, root).to(device)
+    method = _build_method(protocol, root).to(device)
     optimizer = torch.optim.SGD([p for p in method.parameters() if p.requires_grad],
-                                lr=protocol["optimizer"]["lr"], momentum=protocol["optimizer"]["momentum"],
-                                weight_decay=protocol["optimizer"]["weight_decay"])
-    schedule = protocol["schedule"]
+                                lr=protocol.optimizer["lr"], momentum=protocol.optimizer["momentum"],
+                                weight_decay=protocol.optimizer["weight_decay"])
+    schedule = protocol.schedule
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, schedule["milestones"], schedule["gamma"])
     start_epoch, elapsed, rows, partial, attempts = _resume(spec, artifacts, digest, method, optimizer, scheduler)
     attempts.append({"epoch": start_epoch + 1, "step": partial["step"] if partial else 0,
@@ -102,11 +89,11 @@ def _train_locked(spec: RunSpec, runtime: Runtime, artifacts: RunArtifacts, root
     _say(spec, f"{where}{'/' + str(schedule['epochs']) if schedule['epochs'] else ''} on {describe(device)}; "
                f"{len(train_split)} train / {len(val_split)} val images")
     # a truncated evaluation scores a fixed class-balanced subset, never the first (perhaps one-class) batches
-    eval_indices = (None if protocol["max_eval_batches"] is None else
-                    stratified_subset(val_split.labels, protocol["max_eval_batches"] * protocol["batch_size"]))
+    eval_indices = (None if protocol.max_eval_batches is None else
+                    stratified_subset(val_split.labels, protocol.max_eval_batches * protocol.batch_size))
 
     def validate(epoch: int) -> dict:
-        return evaluate(method, make_batches(val_split, facts, train=False, batch_size=protocol["batch_size"],
+        return evaluate(method, make_batches(val_split, facts, train=False, batch_size=protocol.batch_size,
                                              device=device, seed=spec.seed, epoch=epoch, indices=eval_indices,
                                              num_workers=runtime.num_workers), engine=engine)
 
@@ -130,11 +117,11 @@ def _train_locked(spec: RunSpec, runtime: Runtime, artifacts: RunArtifacts, root
             tic = time.time()
             lr = optimizer.param_groups[0]["lr"]
             method.start_epoch(epoch, schedule["epochs"])
-            batches = make_batches(train_split, facts, train=True, batch_size=protocol["batch_size"], device=device,
+            batches = make_batches(train_split, facts, train=True, batch_size=protocol.batch_size, device=device,
                                    seed=spec.seed, epoch=epoch, num_workers=runtime.num_workers,
                                    views=method.views, class_pairs=method.class_pairs)
             try:
-                train_stats = train_epoch(spec, method, optimizer, batches, protocol["max_steps_per_epoch"],
+                train_stats = train_epoch(spec, method, optimizer, batches, protocol.max_steps_per_epoch,
                                           runtime, engine, warmup=(epoch, schedule.get("warmup_epochs", 0)),
                                           resume=EpochProgress.from_state(partial, device), stop=stop)
             except Preempted as preempted:
@@ -150,7 +137,7 @@ def _train_locked(spec: RunSpec, runtime: Runtime, artifacts: RunArtifacts, root
                         "val_top5": val["top5"],
                         "epoch_time_s": round(time.time() - tic, 3), "elapsed_s": round(elapsed, 3)})
             if epoch in runtime.snapshot_epochs and epoch < schedule["epochs"]:   # before the checkpoint moves past it
-                artifacts.write_model(protocol, digest, method.deploy_model(), artifacts.snapshot_path(epoch))
+                write_model(artifacts, method.deploy_model(), artifacts.snapshot_path(epoch))
             save_checkpoint(epoch)
             _say(spec, f"epoch {epoch}/{schedule['epochs']} loss {train_stats['train_loss']:.4f} "
                        f"train-top1 {train_stats['train_top1']:.2f} val-top1 {val['top1']:.2f} "
@@ -158,7 +145,7 @@ def _train_locked(spec: RunSpec, runtime: Runtime, artifacts: RunArtifacts, root
             if stop and epoch < schedule["epochs"]:
                 raise RunPreempted(f"{spec.directory}: stopped by {stop.signal_name} after epoch {epoch}; "
                                    "checkpoint written: rerun to resume")
-    return _finish(spec, protocol, digest, method, log, device, elapsed, artifacts, attempts)
+    return _finish(spec, method, log, device, elapsed, artifacts, attempts)
 
 
 def train_epoch(spec, method, optimizer, batches, max_steps, runtime, engine: EngineOptions,
@@ -232,27 +219,28 @@ def _check_finite(spec, sums: dict[str, torch.Tensor], seen: int, where: str) ->
     return means
 
 
-def _build_method(spec: RunSpec, protocol: dict, facts, root: Path):
+def _build_method(protocol: Protocol, root: Path):
+    spec, facts = protocol.spec, protocol.facts
     model = build_model(spec.arch, facts.num_classes, family=facts.arch_family, in_channels=facts.channels)
     method_cls = get_method_class(spec.run.method)
-    options = parse_options(method_cls.Options, protocol["options"])
-    reference = load_reference(spec.reference, root) if spec.reference else None
+    options = recorded_options(spec.run.method, protocol.record["options"])
+    reference = load_reference(protocol.reference, root) if protocol.reference else None
     return method_cls(model, facts.num_classes, options, reference)
 
 
-def load_reference(spec: RunSpec, root: Path = Path(".")) -> torch.nn.Module:
+def load_reference(reference: Protocol, root: Path = Path(".")) -> torch.nn.Module:
     """The deployed network of a finished run, checked to be of the protocol the config resolves to now."""
     try:
-        return RunArtifacts(spec, root).load_model("reference run")
+        return load_model(RunArtifacts(reference.spec, root, reference), "reference run")
     except ArtifactError as error:
         raise RunError(str(error)) from None
 
 
-def ensure_weights(reference: RunSpec, runtime: Runtime, root: Path) -> None:
+def ensure_weights(reference: Protocol, runtime: Runtime, root: Path) -> None:
     """A finished reference whose weights are not on this machine (published runs commit no model.pt) gets them
     rebuilt by a verified retraining (methods.engine.verify.rebuild_weights)."""
     from methods.engine.verify import VerifyError, rebuild_weights, weights_of
-    artifacts = RunArtifacts(reference, root)
+    artifacts = RunArtifacts(reference.spec, root, reference)
     if artifacts.metrics_path.exists() and weights_of(artifacts) is None:
         try:
             rebuild_weights(reference, replace(runtime, stop_after_epoch=None, snapshot_epochs=()), root,
@@ -317,12 +305,11 @@ def _resume(spec, artifacts: RunArtifacts, digest: str, method, optimizer, sched
     return state["epoch"], state["elapsed_s"], state["rows"], state.get("partial"), list(state.get("attempts", []))
 
 
-def _finish(spec, protocol, digest, method, log: EpochLog, device, elapsed, artifacts: RunArtifacts,
-            attempts: list[dict]) -> dict:
+def _finish(spec, method, log: EpochLog, device, elapsed, artifacts: RunArtifacts, attempts: list[dict]) -> dict:
     network = method.deploy_model()
-    artifacts.write_model(protocol, digest, network)
+    write_model(artifacts, network)
     fault_point("before-metrics")
-    metrics = artifacts.write_metrics(protocol, digest, log.rows, device=describe(device),
+    metrics = artifacts.write_metrics(log.rows, versions=versions(), device=describe(device),
                                       deployed_params=sum(p.numel() for p in network.parameters()),
                                       train_time_s=round(elapsed, 1), threads=torch.get_num_threads(),
                                       provenance=attempts[0]["provenance"], resumes=attempts[1:])

@@ -17,9 +17,11 @@ from pathlib import Path
 
 import torch
 
-from methods.engine import checkpoint, provenance
-from methods.engine.artifacts import EPOCHS, METRICS, MODEL, ArtifactError, RunArtifacts
-from methods.spec import RunSpec
+from methods.engine import provenance
+from methods.plan.protocol import Protocol
+from methods.plan.spec import RunSpec
+from methods.runs import files
+from methods.runs.artifacts import EPOCHS, METRICS, MODEL, ArtifactError, RunArtifacts
 
 TIMINGS = ("epoch_time_s", "elapsed_s")
 RECORD = "verified.json"   # in the run directory: every recorded verification of it (`verify --record`)
@@ -106,13 +108,14 @@ def recorded_threads(metrics: dict) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def verify_run(spec: RunSpec, epochs: int | None, runtime, root: Path = Path("."), scratch: Path | None = None,
+def verify_run(protocol: Protocol, epochs: int | None, runtime, root: Path = Path("."), scratch: Path | None = None,
                say=print) -> Outcome:
     """Retrain the first `epochs` epochs (None: all) of a finished run under `scratch` (default: a temporary
     folder, deleted after) and compare. A scratch folder given by the caller is kept, and a rerun left there
     (interrupted or finished) is resumed or reused."""
     from methods.engine.trainer import RunError, train_run
-    artifacts = RunArtifacts(spec, root)
+    spec = protocol.spec
+    artifacts = RunArtifacts(spec, root, protocol)
     metrics = _finished_metrics(artifacts)
     recorded = read_raw_rows(artifacts.epochs_path)
     last_epoch = int(recorded[-1]["epoch"])
@@ -125,13 +128,13 @@ def verify_run(spec: RunSpec, epochs: int | None, runtime, root: Path = Path("."
     owned = scratch is None
     scratch = Path(tempfile.mkdtemp(prefix="focusnet-verify-")) if owned else Path(scratch)
     try:
-        if spec.reference is not None:
-            stage_reference(spec.reference, root, scratch, runtime, say)
+        if protocol.reference is not None:
+            stage_reference(protocol.reference, root, scratch, runtime, say)
         say(f"[{spec.directory}] retraining epochs 1..{epochs} in {scratch} with {runtime.threads} thread(s)")
-        rerun_files = RunArtifacts(spec, scratch)
+        rerun_files = RunArtifacts(spec, scratch, protocol)
         if rerun_files.read_metrics() is None:
             try:
-                train_run(spec, runtime, scratch)
+                train_run(protocol, runtime, scratch)
             except RunError as error:
                 raise VerifyError(str(error)) from None
         else:
@@ -176,17 +179,18 @@ def weights_of(artifacts: RunArtifacts) -> Path | None:
     return None
 
 
-def rebuild_weights(spec: RunSpec, runtime, root: Path = Path("."), say=print) -> Path:
+def rebuild_weights(protocol: Protocol, runtime, root: Path = Path("."), say=print) -> Path:
     """A published run's model.pt, which is not committed, rebuilt by retraining it whole in a scratch place:
     installed only when every epoch of the rerun equals the committed epochs.csv; otherwise VerifyError names the
     run, the first differing epoch and the provenance that differs, and the published record is left as it is."""
-    artifacts = RunArtifacts(spec, root)
+    spec = protocol.spec
+    artifacts = RunArtifacts(spec, root, protocol)
     say(f"[{spec.directory}] has no {MODEL} here: rebuilding it by retraining the whole run and checking every "
         f"epoch against its committed {EPOCHS}")
-    outcome = verify_run(spec, None, runtime, root, say=say)
+    outcome = verify_run(protocol, None, runtime, root, say=say)
     if not outcome.identical:
-        raise VerifyError(" / ".join(outcome.lines()) + f"; its weights were not rebuilt (rerun with the "
-                          f"recorded provenance, e.g. --cpu-isa avx2)")
+        raise VerifyError(" / ".join(outcome.lines()) + "; its weights were not rebuilt (rerun with the "
+                          "recorded provenance, e.g. --cpu-isa avx2)")
     install_rebuilt_weights(outcome, root)
     say(f"[{spec.directory}] {MODEL} rebuilt: identical for {outcome.epochs} epochs")
     return artifacts.model_path
@@ -199,17 +203,17 @@ def install_rebuilt_weights(outcome: Outcome, root: Path = Path(".")) -> Path:
                           "out identical has them (drop --epochs)")
     artifacts = RunArtifacts(outcome.spec, root)
     with artifacts.exclusive():
-        checkpoint.atomic_write(artifacts.model_path, lambda tmp: Path(tmp).write_bytes(outcome.weights))
+        files.atomic_write(artifacts.model_path, lambda tmp: Path(tmp).write_bytes(outcome.weights))
         artifacts.seal()   # restore/ gets an intact copy of the rebuilt weights, with its checksum
     return artifacts.model_path
 
 
-def stage_reference(reference: RunSpec, root: Path, scratch: Path, runtime, say=print) -> None:
+def stage_reference(reference: Protocol, root: Path, scratch: Path, runtime, say=print) -> None:
     """Put a reference run's metrics.json and weights under `scratch`, rebuilding the weights first if absent."""
-    source = RunArtifacts(reference, root)
+    source = RunArtifacts(reference.spec, root, reference)
     _finished_metrics(source)
     weights = weights_of(source) or rebuild_weights(reference, replace(runtime, stop_after_epoch=None), root, say)
-    target = RunArtifacts(reference, scratch)
+    target = RunArtifacts(reference.spec, scratch, reference)
     target.directory.mkdir(parents=True, exist_ok=True)
     for path, name in ((source.metrics_path, METRICS), (source.epochs_path, EPOCHS), (weights, MODEL)):
         shutil.copyfile(path, target.directory / name)
@@ -221,7 +225,7 @@ def append_record(outcome: Outcome, root: Path = Path(".")) -> Path:
     path = RunArtifacts(outcome.spec, root).directory / RECORD
     records = json.loads(path.read_text()) if path.exists() else []
     records.append(outcome.record())
-    checkpoint.save_json(records, path)
+    files.save_json(records, path)
     return path
 
 

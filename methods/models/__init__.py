@@ -2,9 +2,18 @@
 
 `build_model` makes a network; `split_head` and `resnet_stages` give methods uniform access to the
 penultimate features, the classifier and the ResNet stage outputs. Complexity counting lives in
-`methods.models.complexity`.
-"""
-from methods.models.factory import ARCHS, FAMILIES, build_model
-from methods.models.parts import resnet_stages, split_head
+`methods.models.complexity`. The architectures' names are in `methods.models.names`, torch-free.
 
-__all__ = ["ARCHS", "FAMILIES", "build_model", "resnet_stages", "split_head"]
+Names are imported on first use (PEP 562), so reading the names (planning) does not import torch.
+"""
+from importlib import import_module
+
+_HOMES = {"ARCHS": "names", "FAMILIES": "names", "build_model": "factory", "resnet_stages": "parts",
+          "split_head": "parts"}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'methods.models' has no attribute {name!r}")
+    return getattr(import_module(f"methods.models.{_HOMES[name]}"), name)

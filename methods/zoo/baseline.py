@@ -1,7 +1,6 @@
 """Baseline: the network trained with softmax cross-entropy on one-hot labels (paper Eq. 3)."""
 from __future__ import annotations
 
-import dataclasses
 
 import torch.nn.functional as F
 
@@ -11,10 +10,6 @@ from methods.registry import register
 
 @register("baseline")
 class Baseline(Method):
-    @dataclasses.dataclass(frozen=True)
-    class Options:
-        pass
-
     def forward_train(self, images, targets):
         logits = self.model(images)
         return logits, {"ce": F.cross_entropy(logits, targets)}

@@ -18,8 +18,6 @@ since the authors' code creates them lazily in the training loop, where no model
 """
 from __future__ import annotations
 
-import dataclasses
-from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -147,18 +145,6 @@ def make_heads(options, num_classes: int) -> nn.ModuleList:
 
 @register("byot")
 class BYOT(Method):
-    @dataclasses.dataclass(frozen=True)
-    class Options:
-        alpha: float
-        temperature: float
-        feature_weight: float
-        feature_loss: Literal["adapted_norm", "squared"]
-        feature_heads: tuple[str, ...]
-        head: Literal["sepconv", "bottleneck"]
-        attention: bool
-        deploy: Literal["deepest", "ensemble"]
-        ADDED: ClassVar[dict] = {"deploy": "deepest"}   # methods.method.added_options
-
     def __init__(self, model, num_classes, options, reference=None):
         super().__init__(model, num_classes, options, reference)
         if not _is_basic_resnet(model):

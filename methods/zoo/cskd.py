@@ -8,8 +8,6 @@ over all 2B images instead and detaches the partner half.
 """
 from __future__ import annotations
 
-import dataclasses
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -29,11 +27,6 @@ def cskd_loss_terms(logits, partner_logits, targets, *, temperature: float, lam:
 class CSKD(Method):
     class_pairs = True
 
-    @dataclasses.dataclass(frozen=True)
-    class Options:
-        temperature: float
-        lam: float
-        partner_forward: Literal["separate", "joint"]
 
     def forward_train(self, images, targets):
         half = len(targets) // 2

@@ -19,8 +19,6 @@ Inference: one plain pass (views only exist in training); training compute is x2
 """
 from __future__ import annotations
 
-import dataclasses
-from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -53,16 +51,6 @@ def ddgsd_loss(logits: tuple[torch.Tensor, torch.Tensor], features: tuple[torch.
 class DDGSD(Method):
     views = 2
 
-    @dataclasses.dataclass(frozen=True)
-    class Options:
-        kl_weight: float
-        mmd_weight: float
-        temperature: float
-        detach_targets: bool
-        temperature_squared: bool
-        reduction: Literal["batchmean", "elementmean"]
-        ce_weight: float
-        ADDED: ClassVar[dict] = {"ce_weight": 1.0}   # methods.method.added_options
 
     def forward_train(self, images, targets):
         if not isinstance(images, (list, tuple)) or len(images) != 2:

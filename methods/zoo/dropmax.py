@@ -8,7 +8,6 @@ while the engine's SGD decays every trainable parameter alike.
 """
 from __future__ import annotations
 
-import dataclasses
 
 import torch
 import torch.nn.functional as F
@@ -105,14 +104,6 @@ class DropMaxNetwork(nn.Module):
 
 @register("dropmax")
 class DropMax(Method):
-    @dataclasses.dataclass(frozen=True)
-    class Options:
-        tau: float
-        eps: float
-        kl_weight: float
-        aux_weight: float
-        ent_weight: float
-
     def __init__(self, model, num_classes, options, reference=None):
         super().__init__(model, num_classes, options, reference)
         self.retain_head = _new_head(model, num_classes)

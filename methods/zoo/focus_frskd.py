@@ -8,28 +8,18 @@ choices the paper leaves open are options (config/methods.yaml, `focus_frskd`).
 """
 from __future__ import annotations
 
-import dataclasses
-
 
 import torch
 import torch.nn.functional as F
 
 from methods.registry import register
-from methods.zoo.focusnet import (FocusLossOptions, attention_regulariser, classification_loss, entropy,
+from methods.zoo.focusnet import (attention_regulariser, classification_loss, entropy,
                                   multi_warm_label)
 from methods.zoo.frskd import SelfTeacherMethod, feature_loss
 
 
 @register("focus_frskd")
 class FocusFRSKD(SelfTeacherMethod):
-    @dataclasses.dataclass(frozen=True)
-    class Options(FocusLossOptions):
-        detach_teacher: bool
-        classifier_ce: bool
-        feature_weight: float
-        width: int
-        depth: int
-
     def loss_terms(self, logits, teacher_logits, features, teacher_features, targets) -> dict[str, torch.Tensor]:
         opts = self.options
         reference_logits = teacher_logits.detach() if opts.detach_teacher else teacher_logits

@@ -5,18 +5,11 @@ warm label rule "softmax" (softmax(z_b / 2)_k > 1/K) and label smoothing 0.1 of 
 """
 from __future__ import annotations
 
-import dataclasses
-from typing import Literal, get_args
-
 import torch
 import torch.nn.functional as F
 
 from methods.method import Method
 from methods.registry import register
-
-Term = Literal["cls", "att", "ent"]
-TERMS = get_args(Term)
-
 
 def multi_warm_label(reference_logits: torch.Tensor, targets: torch.Tensor, rule: str) -> torch.Tensor:
     """Eq. 4-6: classes the reference finds plausible, plus the true class, each with equal weight."""
@@ -49,29 +42,12 @@ def entropy(logits: torch.Tensor) -> torch.Tensor:
     return -(log_p.exp() * log_p).sum(dim=1).mean()
 
 
-@dataclasses.dataclass(frozen=True)
-class FocusLossOptions:
-    """The options of the focus-picking loss itself, shared by FocusNet and OurLoss+FRSKD (focus_frskd)."""
-    warm: Literal["logit", "softmax"]
-    label_smoothing: float
-    alpha: float
-    beta: float
-
-
 @register("focusnet")
 class FocusNet(Method):
-    needs_reference = True
-
-    @dataclasses.dataclass(frozen=True)
-    class Options(FocusLossOptions):
-        detach_d: bool
-        terms: tuple[Term, ...]
-
     def __init__(self, model, num_classes, options, reference=None):
         super().__init__(model, num_classes, options, reference)
-        unknown = set(options.terms) - set(TERMS)
-        if unknown or "cls" not in options.terms:
-            raise ValueError(f"focusnet terms {options.terms}: choose from {TERMS}, 'cls' always on (Table 10)")
+        if "cls" not in options.terms:
+            raise ValueError(f"focusnet terms {options.terms}: 'cls' is always on (Table 10 switches att and ent)")
 
     def forward_train(self, images, targets):
         logits = self.model(images)

@@ -9,7 +9,6 @@ with A(f) the L2-normalised spatial map of mean_c f^2.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import torch
@@ -158,14 +157,6 @@ class SelfTeacherMethod(Method):
 
 @register("frskd")
 class FRSKD(SelfTeacherMethod):
-    @dataclasses.dataclass(frozen=True)
-    class Options:
-        alpha: float
-        beta: float
-        temperature: float
-        width: int
-        depth: int
-
     def loss_terms(self, logits, teacher_logits, features, teacher_features, targets) -> dict[str, torch.Tensor]:
         opts = self.options
         kl = soft_kl(logits, teacher_logits.detach(), opts.temperature, "batchmean")

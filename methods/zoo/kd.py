@@ -6,12 +6,11 @@ with different teachers and options (config/methods.yaml says which).
 """
 from __future__ import annotations
 
-import dataclasses
 
 import torch
 import torch.nn.functional as F
 
-from methods.losses import Reduction, soft_kl
+from methods.losses import soft_kl
 from methods.method import Method
 from methods.registry import register
 
@@ -24,22 +23,8 @@ def kd_terms(logits: torch.Tensor, teacher_logits: torch.Tensor, targets: torch.
             "kd": alpha * temperature ** 2 * kl}
 
 
-@dataclasses.dataclass(frozen=True)
-class DistillationOptions:
-    """Hinton KD's options, shared by KD and Tf-KD (self), which adds its multiplier."""
-    alpha: float
-    temperature: float
-    reduction: Reduction
-
-
 @register("kd")
 class KD(Method):
-    needs_reference = True
-
-    @dataclasses.dataclass(frozen=True)
-    class Options(DistillationOptions):
-        pass
-
     def forward_train(self, images, targets):
         logits = self.model(images)
         opts = self.options

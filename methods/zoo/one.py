@@ -12,7 +12,6 @@ Table 6 also counts ONE at the baseline's 11.27 M parameters.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import torch
@@ -59,12 +58,6 @@ def fresh_last_stage(model: torchvision.models.ResNet, num_classes: int) -> nn.S
 
 @register("one")
 class ONE(Method):
-    @dataclasses.dataclass(frozen=True)
-    class Options:
-        branches: int
-        temperature: float
-        rampup_epochs: int
-
     def __init__(self, model, num_classes, options, reference=None):
         super().__init__(model, num_classes, options, reference)
         if not isinstance(model, torchvision.models.ResNet):

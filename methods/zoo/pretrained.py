@@ -4,7 +4,6 @@ evaluates once and records epoch 0).
 """
 from __future__ import annotations
 
-import dataclasses
 
 import torch
 import torchvision
@@ -64,10 +63,6 @@ def _describe(model: nn.Module, num_classes: int) -> str:
 
 @register("pretrained")
 class Pretrained(Method):
-    @dataclasses.dataclass(frozen=True)
-    class Options:
-        pass
-
     def __init__(self, model, num_classes, options, reference=None):
         super().__init__(model, num_classes, options, reference)
         self.model.load_state_dict(imagenet_state_dict(torchvision_arch(model, num_classes)))

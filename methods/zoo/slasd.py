@@ -11,8 +11,6 @@ Inference: the network on the unrotated image.
 """
 from __future__ import annotations
 
-import dataclasses
-from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -56,12 +54,6 @@ def slasd_loss_terms(joint_logits, single_logits, targets, *, temperature: float
 
 @register("slasd")
 class SLASD(Method):
-    @dataclasses.dataclass(frozen=True)
-    class Options:
-        temperature: float
-        large_loss: bool
-        ADDED: ClassVar[dict] = {"large_loss": False}   # added after the demo runs (methods.method.added_options)
-
     def __init__(self, model, num_classes, options, reference=None):
         super().__init__(model, num_classes, options, reference)
         _, head = split_head(model)

@@ -9,16 +9,14 @@ The repo's nn.KLDivLoss() averages over batch x classes (`elementmean`), which i
 """
 from __future__ import annotations
 
-import dataclasses
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
-from methods.losses import Reduction, soft_kl
+from methods.losses import soft_kl
 from methods.method import Method
 from methods.registry import register
-from methods.zoo.kd import DistillationOptions, kd_terms
+from methods.zoo.kd import kd_terms
 
 
 def self_distillation_loss(logits, teacher_logits, targets, *, alpha: float, temperature: float,
@@ -55,12 +53,6 @@ def regularization_loss(logits, targets, *, alpha: float, temperature: float, mu
 
 @register("tfkd_self")
 class TfKDSelf(Method):
-    needs_reference = True
-
-    @dataclasses.dataclass(frozen=True)
-    class Options(DistillationOptions):
-        multiplier: float
-
     def forward_train(self, images, targets):
         logits = self.model(images)
         opts = self.options
@@ -71,15 +63,6 @@ class TfKDSelf(Method):
 
 @register("tfkd_reg")
 class TfKDReg(Method):
-    @dataclasses.dataclass(frozen=True)
-    class Options:
-        alpha: float
-        temperature: float
-        multiplier: float
-        correct_prob: float
-        form: Literal["repo", "paper"]
-        reduction: Reduction
-
     def forward_train(self, images, targets):
         logits = self.model(images)
         opts = self.options

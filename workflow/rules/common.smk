@@ -1,17 +1,18 @@
 import os
-import sys
 from functools import lru_cache
 
-from methods import config as suite_config
-from methods.engine.artifacts import RunArtifacts
-from methods.engine.gpus import visible_gpus
-from methods.grid import (build_table, complexity_path, donor_for, parse_seeds, preset_of_target, required_runs,
-                          table_names, table_target, table_targets)
-from methods.report import preset_of_report, report_targets
-from methods.slurm import misfit, partition_limits
-from methods.spec import (COMPLEXITY_PATTERN, DATA_STAMP_PATTERN, RUN_DIR_PATTERN, RunSpec, SpecError,
-                          check_spec)
-from methods.table1 import paper_datasets, preset_of_table1, stamp_path, table1_presets, table1_target
+from methods.plan.gpus import visible_gpus
+from methods.plan import config as suite_config
+from methods.plan.grid import (build_table, donor_for, parse_seeds, preset_of_target, required_runs, table_names,
+                               table_targets)
+from methods.plan.layout import (COMPLEXITY_PATTERN, DATA_STAMP_PATTERN, RUN_DIR_PATTERN, complexity_path,
+                                 stamp_path, table_target)
+from methods.plan.protocol import check_spec
+from methods.plan.slurm import misfit, partition_limits
+from methods.plan.spec import RunSpec, SpecError
+from methods.report.comparison import preset_of_report, report_targets
+from methods.report.table1 import paper_datasets, preset_of_table1, table1_presets, table1_target
+from methods.runs.artifacts import RunArtifacts
 from snakemake.exceptions import WorkflowError
 
 CONDA_ENV = os.path.join(workflow.basedir, "environment.yml")   # what --use-conda builds for every rule
@@ -112,10 +113,6 @@ def retrain_requested(wc) -> bool:
     return forced
 
 
-def run_directory(wc) -> str:
-    return str(spec_of(wc).directory)   # RunSpec.directory: the one place a run's path is written
-
-
 def reference_inputs(wc):
     reference = spec_of(wc).reference
     if reference is None:
@@ -137,8 +134,15 @@ def table_files(preset: str, name: str) -> list[str]:
 
 
 def table_inputs(wc):
-    preset, name = preset_of_target(f"tables/{wc.target}")
-    return table_files(preset, name) + [write_missing_runs_marker(preset, name)]   # written already if asked for
+    """A table's records; a table some of whose runs are missing is forced (as `--forcerun <table>` would), so its
+    missing runs are planned and it is rebuilt after them. Snakemake would otherwise find an existing table (e.g.
+    committed, its cells `missing`) up to date, and it never recreates missing inputs of an up-to-date output (that
+    lets one delete intermediates). Decided while the DAG is built, from the files present: nothing is written, so a
+    dry run plans exactly what a run does and changes nothing. (Snakemake marks incomplete files the same way.)"""
+    files = table_files(*preset_of_target(f"tables/{wc.target}"))
+    if workflow.dag is not None and any(not os.path.exists(path) for path in files):
+        workflow.dag.forcefiles.add(f"tables/{wc.target}.md")
+    return files
 
 
 def report_inputs(wc):
@@ -165,58 +169,6 @@ def table_label(wc) -> dict:
 
 def figure_label(wc) -> dict:
     return {"figure": wc.target}
-
-
-def missing_runs_marker(preset: str, name: str) -> str:
-    return os.path.join(".snakemake", "focusnet", f"{preset}-{name}.missing")
-
-
-def requested_tables() -> list:
-    """(preset, table) of every table this invocation names on its command line, directly or through a report or
-    all_tables: only those are built while planning, so a broken config entry blocks only what uses it. (Snakemake
-    gives a Snakefile no targets while it is read; a table reached otherwise gets its marker when the DAG asks.)"""
-    if not workflow.is_main_process:
-        return []
-    targets = [arg for arg in sys.argv[1:] if not arg.startswith("-")]
-    if "all_tables" in targets:
-        return [(preset, name) for preset in suite_config.presets() for name in table_names(preset)]
-    tables = []
-    for target in targets:
-        stem = os.path.relpath(target) if os.path.isabs(target) else target
-        if not stem.startswith("tables/") or "." not in stem:
-            continue
-        stem = stem.rsplit(".", 1)[0]
-        report_preset = preset_of_report(f"{stem}.md")
-        if report_preset is not None:
-            tables += [(report_preset, name) for name in table_names(report_preset)]
-            continue
-        try:
-            tables.append(preset_of_target(stem.removesuffix("_curves")))
-        except SpecError:
-            continue   # not a table (Table 1) or unknown: the rules say so
-    return list(dict.fromkeys(tables))
-
-
-def write_missing_runs_markers() -> None:
-    """A table that exists (e.g. committed, its cells `missing`) with some of its inputs missing is up to date to
-    Snakemake, which never recreates missing inputs of an up-to-date output (it lets one delete intermediates).
-    So each table asked for also reads a marker, written here while planning (before Snakemake inventories the
-    folder): touched now while any of its runs is missing (the table is then out of date and its missing runs are
-    planned), dated 1970 once none is (it then triggers nothing)."""
-    for preset, name in requested_tables():
-        write_missing_runs_marker(preset, name)
-
-
-@lru_cache(maxsize=None)
-def write_missing_runs_marker(preset: str, name: str) -> str:
-    marker = missing_runs_marker(preset, name)
-    missing = [path for path in table_files(preset, name) if not os.path.exists(path)]
-    os.makedirs(os.path.dirname(marker), exist_ok=True)
-    with open(marker, "w") as handle:
-        handle.write("".join(f"{path}\n" for path in missing))
-    if not missing:
-        os.utime(marker, (0, 0))
-    return marker
 
 
 # The SLURM partition/account of every job: one setting (--config slurm_partition=... slurm_account=...) that
@@ -269,4 +221,3 @@ def data_check_cpus(wc) -> int:
     return fits_the_partition(f"check_data {wc.preset}/{wc.dataset}", {"cpus": cpus}, setting)
 
 
-write_missing_runs_markers()

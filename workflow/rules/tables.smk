@@ -68,7 +68,7 @@ rule complexity_table:
 
 
 rule report:
-    """The comparison with the paper over every table of a preset (methods/report.py): its target is the whole
+    """The comparison with the paper over every table of a preset (methods/report/comparison.py): its target is the whole
     grid of the preset. tables/report.{md,tex,csv,png,pdf} (paper), tables/smoke/report.*, tables/demo_report.*"""
     input:
         report_inputs,
@@ -93,7 +93,7 @@ rule report:
 
 
 rule table1:
-    """Table 1 from the data checks of the datasets present (methods/table1.py): it never asks for a dataset that is
+    """Table 1 from the data checks of the datasets present (methods/report/table1.py): it never asks for a dataset that is
     not on disk; a new data check changes its inputs, which reruns it."""
     input:
         table1_inputs,

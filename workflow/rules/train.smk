@@ -18,7 +18,6 @@ rule train:
     # (docs/reading-tables-and-report.md). Runtime settings (data_root, workers, threads) are read from the config
     # by the script, so changing them reruns nothing.
     params:
-        run_dir=run_directory,
         retrain=retrain_requested,   # leaves <run dir>/.retrain for a forced job (common.smk)
     log:
         f"{RUN_DIR_PATTERN}/train.log",

@@ -1,9 +1,6 @@
-"""The check_data rule: `python -m methods check-data` in this job's process."""
+"""The check_data rule: a dataset loaded once through its real loader, its stamp written."""
 import sys
 
-from methods.cli import main
+from methods.api import check_data_rule
 
-settings = snakemake.config   # runtime settings, not params: changing them must not rerun finished jobs
-sys.exit(main(["check-data", snakemake.wildcards.preset, snakemake.wildcards.dataset, snakemake.output[0],
-               "--data-root", settings["data_root"], "--cache-dir", settings["cache_dir"], "--cpu-isa", settings["cpu_isa"],
-               "--log", snakemake.log[0]]))
+sys.exit(check_data_rule(snakemake.wildcards, snakemake.output, snakemake.config, snakemake.log))

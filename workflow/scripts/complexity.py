@@ -1,8 +1,6 @@
-"""The complexity rule: methods.cli.complexity, its output also in the rule's log."""
-from pathlib import Path
+"""The complexity rule: a method's parameters and FLOPs."""
+import sys
 
-from methods.cli import complexity, tee_output
+from methods.api import complexity_rule
 
-wc = snakemake.wildcards
-with tee_output(snakemake.log[0]):
-    print(complexity(wc.method, wc.arch, wc.family, int(wc.classes), int(wc.size), Path(snakemake.output[0])))
+sys.exit(complexity_rule(snakemake.wildcards, snakemake.output, snakemake.log))

@@ -1,6 +1,6 @@
-"""The table and figure rules: methods.cli.table, its output also in the rule's log."""
-from methods.cli import table, tee_output
+"""The table, figure, Table 1 and report rules: written from the records that exist."""
+import sys
 
-with tee_output(snakemake.log[0]):
-    for path in table(snakemake.output.md, snakemake.config.get("seeds")):
-        print(path)
+from methods.api import table_rule
+
+sys.exit(table_rule(snakemake.output, snakemake.config, snakemake.log))

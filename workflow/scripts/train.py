@@ -1,13 +1,6 @@
-"""The train rule: `python -m methods train <run dir>` in this job's process, with the config's runtime settings
-(read here, not passed as params: changing where the data lie, workers or threads reruns nothing)."""
+"""The train rule: one run trained (or read off a longer run) in this job's process."""
 import sys
 
-from methods.cli import main
+from methods.api import train_rule
 
-settings = snakemake.config
-argv = ["train", snakemake.params.run_dir, "--data-root", settings["data_root"], "--cache-dir", settings["cache_dir"],
-        "--num-workers", str(settings["num_workers"]), "--threads", str(snakemake.threads),
-        "--slots-per-gpu", str(settings["gpu_slots"]), "--cpu-isa", settings["cpu_isa"], "--log", snakemake.log[0]]
-if snakemake.resources.get("gpu_slot"):
-    argv += ["--gpu-slots", str(snakemake.resources["gpu_slot"])]
-sys.exit(main(argv))
+sys.exit(train_rule(snakemake.wildcards, snakemake.config, snakemake.threads, snakemake.resources, snakemake.log))

@@ -10,9 +10,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping
 
-from methods import PROJECT_ROOT, config
-from methods.engine.artifacts import ArtifactError, RunArtifacts, agrees, best_and_final, collapsed, transient
-from methods.grid import Cell, Table, build_table, complexity_path, table_target
+from methods import PROJECT_ROOT
+from methods.plan import config, layout
+from methods.plan.grid import Cell, Table, build_table
+from methods.plan.layout import complexity_path, curves_path, table_target
+from methods.runs.artifacts import ArtifactError, RunArtifacts, agrees, best_and_final, collapsed, transient
 
 PAPER_RESULTS = PROJECT_ROOT / "tables" / "paper_results.csv"
 SCALE = {"params_m": 1e-6, "flops_g": 1e-9}   # complexity metrics: counts -> millions / billions
@@ -206,7 +208,7 @@ def legend(table: Table, values: list[CellValue]) -> list[str]:
         lines.append("n/a: " + "; ".join(not_run))
     if collapsed_runs:
         lines.append(f"collapsed ({collapsed_runs} runs): training top-1 at chance level at the last epoch "
-                     "(methods/engine/artifacts.py); such seeds are counted apart, never averaged into a cell")
+                     "(methods/runs/artifacts.py); such seeds are counted apart, never averaged into a cell")
     if inconsistent:
         lines.append(f"inconsistent ({len(inconsistent)}): metrics.json disagrees with epochs.csv, which the cell "
                      "shows; rerun with snakemake --forcerun <dir>/metrics.json: " + ", ".join(inconsistent))
@@ -234,7 +236,7 @@ def legend(table: Table, values: list[CellValue]) -> list[str]:
                      "as in the paper's released code: selected on the evaluation data, so biased upward; the final epoch's mean is in the "
                      ".csv (ours_final_mean) and the report gives final-epoch verdicts beside the best-epoch ones")
     if table.kind != "complexity" and any(v.finished for v in values):
-        lines.append(f"learning curves: {table_target(table.preset, table.name).name}_curves.png beside this table "
+        lines.append(f"learning curves: {curves_path(table.preset, table.name).name} beside this table "
                      "(validation error per epoch of every finished run, each row's seeds as a band)")
     lines.extend(table.spec.get("notes", []))
     return lines
@@ -248,13 +250,16 @@ def grouped_by_cell_directory(paths: list[str]) -> str:
     """Run directories grouped by their dataset/arch directory, which is named once:
     'results/paper/mnist/lenet5/: dropmax/seed1, dropmax/seed2; results/paper/cub200/resnet18/: ...'."""
     groups: dict[str, list[str]] = {}
-    for path in paths:
-        parts = Path(path.split(" ", 1)[0]).parts + ((path.split(" ", 1)[1],) if " " in path else ())
-        if len(parts) >= 6 and parts[0] == "results":      # results/<preset>/<dataset>/<arch>/<run>/seed<k>[ note]
-            groups.setdefault("/".join(parts[:4]) + "/: ", []).append("/".join(parts[4:6]) + "".join(
-                " " + extra for extra in parts[6:]))
-        else:
-            groups.setdefault("", []).append(path)
+    for entry in paths:
+        path, _, note = entry.partition(" ")   # a run directory, then perhaps a note ('... at epoch 9')
+        try:
+            run = layout.parse_run_directory(path)
+        except layout.LayoutError:
+            groups.setdefault("", []).append(entry)
+            continue
+        above = layout.arch_directory(run.preset, run.dataset, run.arch)
+        below = layout.run_directory(run.preset, run.dataset, run.arch, run.run, run.seed).relative_to(above)
+        groups.setdefault(f"{above}/: ", []).append(f"{below}" + (f" {note}" if note else ""))
     return "; ".join(prefix + ", ".join(items) for prefix, items in groups.items())
 
 

@@ -33,11 +33,13 @@ import shutil
 import socket
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from methods.spec import RunSpec, protocol_hash, resolve
+from methods.plan.protocol import Protocol, resolve
+from methods.plan.spec import RunSpec
+from methods.runs import files
 
 METRICS, EPOCHS, MODEL, LAST, LOG, SNAPSHOTS = "metrics.json", "epochs.csv", "model.pt", "last.pt", "train.log", "snapshots"
 ATTEMPTS, LOCK, RESTORE, SUPERSEDED, VERIFIED = "attempts.log", ".lock", "restore", "superseded", "verified.json"
@@ -58,6 +60,7 @@ class ArtifactError(RuntimeError):
 class RunArtifacts:
     spec: RunSpec
     root: Path = Path(".")
+    resolved: Protocol | None = field(default=None, compare=False, repr=False)   # the job's, when it has it
 
     @property
     def directory(self) -> Path:
@@ -127,14 +130,13 @@ class RunArtifacts:
         """Keep an independent copy of the finished run's record and weights under restore/, with their SHA-256s
         (restore/checksums.json, written last; only then is last.pt deleted). The copy heals a damaged or deleted
         file (restore(), heal_weights()) and is itself checked before it is used."""
-        from methods.engine import checkpoint
         sums = {}
         for name in SEALED:
             if (self.directory / name).exists():
-                checkpoint.atomic_write(self.restore_dir / name,
+                files.atomic_write(self.restore_dir / name,
                                         lambda tmp, name=name: shutil.copyfile(self.directory / name, tmp))
                 sums[name] = sha256_of(self.restore_dir / name)
-        checkpoint.save_json(sums, self.restore_dir / CHECKSUMS)
+        files.save_json(sums, self.restore_dir / CHECKSUMS)
         self.last_path.unlink(missing_ok=True)
         self.retrain_marker.unlink(missing_ok=True)
 
@@ -188,14 +190,13 @@ class RunArtifacts:
         """The finished record put back when the live one is gone and a copy of the current protocol exists: from
         restore/ (checked against its checksums), else, for a published run, from git HEAD. Its metrics, or None
         when there is none to restore (a copy of another protocol is not one: the caller sets it aside)."""
-        from methods.engine import checkpoint
         sealed = self.sealed_record()
         if sealed is not None:
             if sealed["protocol_hash"] != self.expected_hash:
                 return None
             for name in SEALED:
                 if (self.restore_dir / name).exists():
-                    checkpoint.atomic_write(self.directory / name,
+                    files.atomic_write(self.directory / name,
                                             lambda tmp, name=name: shutil.copyfile(self.restore_dir / name, tmp))
             return sealed
         published = _committed_files(self.root, self.spec.directory)
@@ -206,7 +207,7 @@ class RunArtifacts:
         if metrics is None or metrics.get("protocol_hash") != self.expected_hash:
             return None
         for name in (EPOCHS, METRICS):
-            checkpoint.atomic_write(self.directory / name,
+            files.atomic_write(self.directory / name,
                                     lambda tmp, name=name: Path(tmp).write_bytes(published[name]))
         return metrics
 
@@ -222,7 +223,6 @@ class RunArtifacts:
     def heal_weights(self) -> bool:
         """model.pt replaced by restore/'s copy when it is missing or differs from the checksum sealed with it and
         the copy is intact; True when healed."""
-        from methods.engine import checkpoint
         try:
             sealed = self.sealed_record()
         except ArtifactError:
@@ -230,12 +230,17 @@ class RunArtifacts:
         digest = json.loads((self.restore_dir / CHECKSUMS).read_text()).get(MODEL) if sealed else None
         if digest is None or (self.model_path.exists() and sha256_of(self.model_path) == digest):
             return False
-        checkpoint.atomic_write(self.model_path, lambda tmp: shutil.copyfile(self.restore_dir / MODEL, tmp))
+        files.atomic_write(self.model_path, lambda tmp: shutil.copyfile(self.restore_dir / MODEL, tmp))
         return True
 
     @cached_property
+    def protocol(self) -> Protocol:
+        """The protocol the config gives this run now (resolved once)."""
+        return self.resolved or resolve(self.spec)
+
+    @property
     def expected_hash(self) -> str:
-        return protocol_hash(resolve(self.spec))
+        return self.protocol.hash
 
     def read_metrics(self) -> dict | None:
         """metrics.json, or None when the run has not finished; an unreadable file names itself and the fix."""
@@ -283,48 +288,19 @@ class RunArtifacts:
                 return [f"epoch {epoch}" + (f" (step {step})" if step else "") for epoch, step in found]
         return []
 
-    def write_model(self, protocol: dict, digest: str, network, path: Path | None = None) -> None:
-        """model.pt (or a snapshot at `path`): the deployed network and what load_model needs to rebuild it."""
-        from methods.engine import checkpoint
-        checkpoint.save_torch(deployed_payload(self.spec, protocol, digest, network), path or self.model_path)
-
-    def load_model(self, role: str = "reference run"):
-        """The deployed network of this finished run, checked to be of the protocol the config gives now; a
-        model.pt that differs from its sealed checksum is healed from restore/ first."""
-        if self.heal_weights():
-            print(f"[{self.spec.directory}] {MODEL} differed from its sealed copy: healed from {RESTORE}/", flush=True)
-        self.current_metrics(role)
-        import torch
-        from methods.method import parse_options
-        from methods.models import build_model
-        from methods.registry import get_method_class
-        try:
-            saved = torch.load(self.model_path, map_location="cpu", weights_only=True)
-        except Exception as error:
-            raise ArtifactError(f"{self.model_path} is unreadable ({type(error).__name__}: truncated?) and {RESTORE}/ "
-                                f"has no intact copy; rebuild it, checked against the run's record: python -m methods "
-                                f"verify {self.spec.directory} --install-weights") from None
-        model = build_model(saved["arch"], saved["num_classes"], family=saved["family"],
-                            in_channels=saved["in_channels"])
-        method_cls = get_method_class(saved["method"])
-        network = method_cls.deployed_network(model, saved["num_classes"],
-                                              parse_options(method_cls.Options, saved["options"]))
-        network.load_state_dict(saved["state_dict"])
-        return network
-
-    def write_metrics(self, protocol: dict, digest: str, rows: list[dict], **extra) -> dict:
-        """metrics.json, written last: best and final epoch (from the rows), collapse, protocol and its hash."""
+    def write_metrics(self, rows: list[dict], **extra) -> dict:
+        """metrics.json, written last: best and final epoch (from the rows), collapse, the protocol and its hash, and
+        what the caller adds (versions, device, provenance, ...)."""
         from datetime import datetime, timezone
-        from methods.engine import checkpoint
         metrics = {
             "run": str(self.spec.directory), "preset": self.spec.preset, "dataset": self.spec.dataset,
             "arch": self.spec.arch, "method": self.spec.run.method, "run_name": str(self.spec.run),
             "seed": self.spec.seed, **best_and_final(rows),
-            "collapsed": collapsed(rows, protocol["facts"]["num_classes"]),
-            "protocol_hash": digest, "protocol": protocol, "versions": versions(),
+            "collapsed": collapsed(rows, self.protocol.num_classes),
+            "protocol_hash": self.protocol.hash, "protocol": self.protocol.record,
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"), **extra,
         }
-        checkpoint.save_json(metrics, self.metrics_path)
+        files.save_json(metrics, self.metrics_path)
         return metrics
 
 
@@ -340,12 +316,12 @@ def _committed_files(root: Path, directory: Path) -> dict[str, bytes]:
             return {}
         folder = prefix.stdout.decode().strip() + str(directory) + "/"
         listing = git("ls-tree", "-r", "-z", "--full-tree", "--name-only", "HEAD", "--", folder)
-        files = {}
+        committed = {}
         for path in filter(None, listing.stdout.decode().split("\0")) if listing.returncode == 0 else ():
             name = path.removeprefix(folder)
             if not name.startswith(SUPERSEDED + "/"):
-                files[name] = git("show", f"HEAD:{path}").stdout
-        return files
+                committed[name] = git("show", f"HEAD:{path}").stdout
+        return committed
     except (OSError, subprocess.SubprocessError, ValueError):
         return {}
 
@@ -353,24 +329,6 @@ def _committed_files(root: Path, directory: Path) -> dict[str, bytes]:
 def sha256_of(path: Path) -> str:
     from methods.data.checksums import hash_file
     return hash_file(path, "sha256")["sha256"]
-
-
-def deployed_payload(spec: RunSpec, protocol: dict, digest: str, network) -> dict:
-    return {"arch": spec.arch, "num_classes": protocol["facts"]["num_classes"],
-            "family": protocol["facts"]["arch_family"], "in_channels": protocol["facts"]["channels"],
-            "method": spec.run.method, "options": protocol["options"], "protocol_hash": digest,
-            "state_dict": {k: v.detach().cpu() for k, v in network.state_dict().items()}}
-
-
-def versions() -> dict:
-    import platform
-    import numpy
-    import timm
-    import torch
-    import torchvision
-    import methods
-    return {"python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
-            "timm": timm.__version__, "numpy": numpy.__version__, "methods": methods.__version__}
 
 
 def read_epochs(path: Path) -> list[dict]:

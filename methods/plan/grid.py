@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from pathlib import Path
 
-from methods import config
 from methods.data.facts import get_facts
-from methods.spec import COMPLEXITY_PATTERN, MAX_SEED, RunSpec, SpecError, parse_run_name
+from methods.plan import config
+from methods.plan.layout import MAX_SEED, table_target
+from methods.plan.spec import RunSpec, SpecError, parse_run_name
 
 
 @dataclass(frozen=True)
@@ -47,11 +47,6 @@ class Table:
 
 def table_names(preset: str) -> list[str]:
     return list(config.preset(preset)["tables"])
-
-
-def table_target(preset: str, name: str) -> Path:
-    """tables/<name> for the paper preset and the demo, tables/<preset>/<name> otherwise (config table_dir)."""
-    return Path(config.preset(preset)["table_dir"]) / name
 
 
 def table_targets(preset: str) -> list[str]:
@@ -230,8 +225,3 @@ def snapshot_epochs_for(run: RunSpec) -> list[int]:
     return sorted(other_token[1] for other in preset_runs(run.preset)
                   if (other_token := _epochs_token(other)) and donor_for(replace(other, seed=run.seed)) == run)
 
-
-def complexity_path(preset: str, setting: dict) -> Path:
-    return Path(COMPLEXITY_PATTERN.format(preset=preset, method=setting["method"], arch=setting["arch"],
-                                          family=setting["family"], classes=setting["num_classes"],
-                                          size=setting["image_size"]) + ".json")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from methods.engine.checkpoint import atomic_write
+from methods.runs.files import atomic_write
 
 
 class EpochLog:

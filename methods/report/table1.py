@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from methods import config
+from methods.plan import config
 from methods.data.checksums import checksum_status
 from methods.data.facts import published_checksums
-from methods.grid import table_names, table_target
-from methods.spec import DATA_STAMP_PATTERN
-from methods.tables import paper_values
+from methods.plan.grid import table_names
+from methods.plan.layout import stamp_path, table_target
+from methods.report.tables import paper_values
 
 COLUMNS = {"N": ("train", "classes"), "# Training": ("train", "samples"), "# Validation": ("val", "samples")}
 
@@ -28,10 +28,6 @@ def table1_target(preset: str) -> Path:
 def preset_of_table1(target: str) -> str | None:
     stem = str(Path(target).with_suffix(""))
     return next((p for p in table1_presets() if str(table1_target(p)) == stem), None)
-
-
-def stamp_path(preset: str, dataset: str) -> Path:
-    return Path(DATA_STAMP_PATTERN.format(preset=preset, dataset=dataset) + ".json")
 
 
 def paper_datasets() -> dict[str, str]:

@@ -10,8 +10,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from methods.grid import build_table, table_target  # noqa: E402
-from methods.tables import CellValue, collect, title  # noqa: E402
+from methods.plan.grid import build_table  # noqa: E402
+from methods.plan.layout import curves_path, table_target  # noqa: E402
+from methods.report.tables import CellValue, collect, title  # noqa: E402
 
 STYLE = {
     "focusnet": dict(color="tab:red", marker="o", label="FocusNet vs. stopping epoch of its reference"),
@@ -77,17 +78,11 @@ def write_figure(preset: str, name: str, root: Path = Path("."), seeds: tuple[in
     return render_figure(title(table), collect(table, root), table.columns, base)
 
 
-def curves_path(preset: str, name: str, root: Path = Path(".")) -> Path:
-    """tables/<...>/<table>_curves.png: the learning curves of a table's regenerated columns."""
-    base = root / table_target(preset, name)
-    return base.with_name(base.name + "_curves.png")
-
-
 def write_learning_curves(preset: str, name: str, root: Path = Path("."),
                           seeds: tuple[int, ...] | None = None) -> list[Path]:
     """Validation error per epoch (log scale) of every finished run of the table, one panel per column with runs:
     each row's mean over its seeds as a line and their range as a band. From epochs.csv only."""
-    from methods.engine.artifacts import RunArtifacts
+    from methods.runs.artifacts import RunArtifacts
     table = build_table(preset, name, seeds)
     panels: dict[str, list[tuple[str, list[list[dict]]]]] = {}
     for cell in table.cells:
@@ -114,7 +109,7 @@ def write_learning_curves(preset: str, name: str, root: Path = Path("."),
     fig.suptitle(textwrap.fill(title(table) + ": learning curves (line: mean over seeds; band: their range)",
                                95 * len(columns)), fontsize=8)
     fig.tight_layout()
-    path = curves_path(preset, name, root)
+    path = root / curves_path(preset, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     _save(fig, path, dpi=110)
     plt.close(fig)

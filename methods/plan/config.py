@@ -92,14 +92,6 @@ def grid() -> dict:
 
 
 @lru_cache(maxsize=None)
-def _methods_entry_schema() -> dict:
+def methods_entry_schema() -> dict:
+    """The schema of one entry of config/methods.yaml (methods.plan.options reads the entries)."""
     return read_yaml(SCHEMA_DIR / "methods.schema.yaml")["additionalProperties"]
-
-
-def method_defaults(key: str) -> dict:
-    table = load("methods")
-    path = config_dir() / "methods.yaml"
-    if key not in table or key.startswith("_"):
-        raise ConfigError(f"method {key!r} has no entry in {path} (add its default options there)")
-    validate(table[key], _methods_entry_schema(), f"{path}: entry {key!r}")
-    return dict(table[key] or {})

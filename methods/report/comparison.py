@@ -8,26 +8,24 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import yaml
 
-from methods import PROJECT_ROOT, config
-from methods.grid import build_table, table_names
-from methods.tables import CellValue, collect
+from methods import PROJECT_ROOT
+from methods.plan import config, layout
+from methods.plan.grid import build_table, table_names
+from methods.plan.protocol import resolve
+from methods.plan.spec import RunSpec
+from methods.report.tables import CellValue, collect
+from methods.runs.benchmarks import benchmark_rates
 
 if TYPE_CHECKING:
     import pandas as pd
 
 CLAIMS = PROJECT_ROOT / "tables" / "paper_claims.yaml"
 ALPHA = 0.05   # one-sided significance of a paired t-test over seeds
-
-
-def report_target(preset: str) -> Path:
-    """tables/report (paper), tables/smoke/report, tables/demo_report: beside the preset's tables, never shared."""
-    return Path(config.preset(preset)["table_dir"]) / config.preset(preset).get("report_name", "report")
 
 
 def load_claims(path: Path = CLAIMS) -> dict:
@@ -301,15 +299,14 @@ def _recorded_durations(preset: str, root: Path) -> dict[tuple, list[float]]:
     """Train seconds of every finished run of the preset, by (dataset, arch, method) and by (dataset, arch)."""
     import json
     durations: dict[tuple, list[float]] = {}
-    for path in (root / "results" / preset).glob("*/*/*/seed*/metrics.json"):
+    for directory in layout.run_directories(root, preset):
         try:
-            seconds = float(json.loads(path.read_text()).get("train_time_s") or 0.0)
+            seconds = float(json.loads((root / directory / "metrics.json").read_text()).get("train_time_s") or 0.0)
+            run = RunSpec.from_directory(directory)
         except (ValueError, OSError):
             continue
-        dataset, arch, run = path.parts[-5], path.parts[-4], path.parts[-3]
-        method = re.split(r"[-~@]", run)[0]
-        durations.setdefault((dataset, arch, method), []).append(seconds)
-        durations.setdefault((dataset, arch), []).append(seconds)
+        durations.setdefault((run.dataset, run.arch, run.run.method), []).append(seconds)
+        durations.setdefault((run.dataset, run.arch), []).append(seconds)
     return durations
 
 
@@ -317,41 +314,20 @@ def _estimate(missing: set[str], durations: dict[tuple, list[float]]) -> tuple[f
     """Hours the missing runs would take: from finished runs of the same dataset and arch (same method first), else
     from the throughput benchmark's rate for that arch at the dataset's image size (training images only); and
     how many missing runs have neither to go by."""
-    from methods.spec import RunSpec, resolve
     hours, unknown = 0.0, 0
     for directory in missing:
-        parts = Path(directory).parts          # results/<preset>/<dataset>/<arch>/<run>/seed<k>
-        method = re.split(r"[-~@]", parts[4])[0]
-        known = durations.get((parts[2], parts[3], method)) or durations.get((parts[2], parts[3]))
+        run = RunSpec.from_directory(directory)
+        known = durations.get((run.dataset, run.arch, run.run.method)) or durations.get((run.dataset, run.arch))
         if known:
             hours += sum(known) / len(known) / 3600
             continue
-        protocol = resolve(RunSpec.from_parts(*parts[1:5], parts[5].removeprefix("seed")))
-        rate = _benchmark_rates().get((parts[3], protocol["facts"]["image_size"]))
+        protocol = resolve(run)
+        rate = benchmark_rates().get((run.arch, protocol.facts.image_size))
         if rate:
-            hours += protocol["schedule"]["epochs"] * protocol["facts"]["train_size"] / rate / 3600
+            hours += protocol.epochs * protocol.facts.train_size / rate / 3600
         else:
             unknown += 1
     return (hours if len(missing) > unknown else None), unknown
-
-
-@lru_cache(maxsize=None)
-def _benchmark_rates() -> dict[tuple[str, int], float]:
-    """(arch, image size) -> training images/s of the suite's engine at reference numerics, the best measured in
-    benchmarks/*.json (methods/benchmark.py cells; the throughput and CPU benchmarks write them)."""
-    import json
-    from methods.benchmark import CELLS, REFERENCE_LOOP
-    from methods.data.facts import get_facts
-    by_name = {cell.name: cell for cell in CELLS.values()}
-    rates: dict[tuple[str, int], float] = {}
-    for path in sorted((PROJECT_ROOT / "benchmarks").glob("*.json")):
-        data = json.loads(path.read_text())
-        for row in (data.get("rows", []) if isinstance(data, dict) else data):
-            cell = by_name.get(row.get("cell") if isinstance(row, dict) else None)
-            if cell and row.get("loop") == REFERENCE_LOOP:
-                key = (cell.arch, get_facts(cell.dataset).image_size)
-                rates[key] = max(rates.get(key, 0.0), float(row["images_per_s"]))
-    return rates
 
 
 # --- assembling and writing -------------------------------------------------------------------------------------
@@ -408,7 +384,7 @@ def _legend(report: dict) -> list[str]:
 
 
 def render_markdown(report: dict) -> str:
-    title = (f"# {report_target(report['preset']).name} [{report['preset']} preset] The regenerated tables against "
+    title = (f"# {layout.report_target(report['preset']).name} [{report['preset']} preset] The regenerated tables against "
              "the paper")
     parts = [title, "", *[f"- {line}" for line in _preamble(report)], "", "## Tables", "",
              _markdown(report["summary"]), "", "## The paper's claims", "",
@@ -453,9 +429,9 @@ def render_csv(report: dict) -> str:
 
 
 def write_report(preset: str, root: Path = Path("."), seeds: tuple[int, ...] | None = None) -> list[Path]:
-    from methods.figures import plot_agreement
+    from methods.report.figures import plot_agreement
     report = build_report(preset, root, seeds)
-    base = root / report_target(preset)
+    base = root / layout.report_target(preset)
     base.parent.mkdir(parents=True, exist_ok=True)
     written = []
     for suffix, render in ((".md", render_markdown), (".tex", render_latex), (".csv", render_csv)):
@@ -467,12 +443,12 @@ def write_report(preset: str, root: Path = Path("."), seeds: tuple[int, ...] | N
 
 
 def report_targets() -> list[str]:
-    return [str(report_target(preset)) + ".md" for preset in config.presets()]
+    return [str(layout.report_target(preset)) + ".md" for preset in config.presets()]
 
 
 def preset_of_report(target: str) -> str | None:
     """The preset whose report `target` (e.g. tables/smoke/report.md) is, or None."""
     for preset in config.presets():
-        if str(report_target(preset)) == str(Path(target).with_suffix("")):
+        if str(layout.report_target(preset)) == str(Path(target).with_suffix("")):
             return preset
     return None

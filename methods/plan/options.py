@@ -1,0 +1,166 @@
+"""Methods as config/methods.yaml declares them: whether a method needs a reference network, and its options with
+their types and defaults. The one declaration of a method's options: the run-name check, the protocol and the
+method's own Options class (methods.registry attaches options_class(key)) all read it."""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from methods.plan import config
+
+_NO_VALUE = object()
+SCALAR_TYPES = (bool, int, float, str)   # bool first: a bool is also an int
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    type: type                          # bool, int, float, str, or tuple (items: str)
+    default: Any
+    choices: tuple | None = None        # allowed values (of each item, for a tuple)
+    absent: Any = _NO_VALUE             # what a protocol without this option means (an option added later)
+
+    @property
+    def added_later(self) -> bool:
+        return self.absent is not _NO_VALUE
+
+    def convert(self, value: Any) -> Any:
+        """`value` (a YAML value or a run-name string) as this option's type, or ValueError naming what it takes."""
+        if self.type is tuple:   # a run name writes a tuple as a+b+c
+            items = tuple(str(item) for item in (value.split("+") if isinstance(value, str) else value) if item)
+            if self.choices is not None and not set(items) <= set(self.choices):
+                raise ValueError(f"option {self.name}={value!r}: {sorted(set(items) - set(self.choices))} not among "
+                                 f"{self.choices}")
+            return items
+        converted = _scalar(self.name, value, self.type)
+        if self.choices is not None and converted not in self.choices:
+            raise ValueError(f"option {self.name}={value!r} not one of {self.choices}")
+        return converted
+
+
+def _scalar(name: str, value: Any, kind: type) -> Any:
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("true", "1", "yes"):
+            return True
+        if str(value).lower() in ("false", "0", "no"):
+            return False
+        raise ValueError(f"option {name}={value!r} is not a boolean (true/false)")
+    if kind is str:
+        return str(value)
+    if isinstance(value, bool) or (kind is int and isinstance(value, float)):
+        raise ValueError(f"option {name}={value!r} is not a {kind.__name__}")
+    try:
+        converted = kind(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"option {name}={value!r} is not a {kind.__name__}") from None
+    if kind is float and not math.isfinite(converted):
+        raise ValueError(f"option {name}={value!r} is not a finite number")
+    return converted
+
+
+@dataclass(frozen=True)
+class MethodDeclaration:
+    key: str
+    needs_reference: bool
+    options: tuple[Option, ...]
+
+    @property
+    def option_names(self) -> list[str]:
+        return [option.name for option in self.options]
+
+    def option(self, name: str) -> Option:
+        for option in self.options:
+            if option.name == name:
+                return option
+        raise KeyError(name)
+
+    def resolve(self, overrides: dict[str, str] | None = None) -> dict[str, Any]:
+        """Every option's value: its default, or the override (a run name's string), converted to its type."""
+        overrides = dict(overrides or {})
+        unknown = sorted(set(overrides) - set(self.option_names))
+        if unknown:
+            raise ValueError(f"unknown option(s) {unknown} of {self.key!r}; valid: {sorted(self.option_names)}")
+        return {option.name: option.convert(overrides.get(option.name, option.default)) for option in self.options}
+
+    def recorded(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Option values as a protocol records them: tuples as lists, an option added later left out at the value
+        that reproduces the behaviour from before it existed (so runs published before it keep their hash)."""
+        return {name: list(value) if isinstance(value, tuple) else value for name, value in values.items()
+                if not (self.option(name).added_later and value == self.option(name).absent)}
+
+    def from_recorded(self, recorded: dict[str, Any]) -> dict[str, Any]:
+        """The option values a recorded protocol (or a saved model's options) stands for, converted."""
+        unknown = sorted(set(recorded) - set(self.option_names))
+        if unknown:
+            raise ValueError(f"unknown option(s) {unknown} of {self.key!r}; valid: {sorted(self.option_names)}")
+        values = {}
+        for option in self.options:
+            if option.name in recorded:
+                values[option.name] = option.convert(recorded[option.name])
+            elif option.added_later:
+                values[option.name] = option.convert(option.absent)
+            else:
+                raise ValueError(f"option {option.name} of {self.key!r} has no value")
+        return values
+
+
+def method_keys() -> list[str]:
+    return [key for key in config.load("methods") if not key.startswith("_")]
+
+
+@lru_cache(maxsize=None)
+def _declared(path: str, key: str) -> MethodDeclaration:
+    table = config.load("methods")
+    if key not in table or key.startswith("_"):
+        raise config.ConfigError(f"unknown method {key!r}; methods ({path}): {', '.join(method_keys())}")
+    entry = table[key] or {}
+    config.validate(entry, config.methods_entry_schema(), f"{path}: entry {key!r}")
+    try:
+        options = tuple(_option(name, spec) for name, spec in (entry.get("options") or {}).items())
+    except ValueError as error:
+        raise config.ConfigError(f"{path}: entry {key!r}: {error}") from None
+    return MethodDeclaration(key, bool(entry.get("reference", False)), options)
+
+
+def declared(key: str) -> MethodDeclaration:
+    """The method `key` as config/methods.yaml declares it (checked against its schema), or ConfigError."""
+    return _declared(str(Path(config.config_dir()) / "methods.yaml"), key)
+
+
+def _option(name: str, spec: Any) -> Option:
+    fields = spec if isinstance(spec, dict) else {"default": spec}
+    default = fields["default"]
+    kind = tuple if isinstance(default, list) else next(t for t in SCALAR_TYPES if isinstance(default, t))
+    choices = tuple(fields["choices"]) if "choices" in fields else None
+    option = Option(name, kind, None, choices, fields.get("absent", _NO_VALUE))
+    option = dataclasses.replace(option, default=option.convert(default))   # the default must be a valid value
+    if option.added_later:
+        option.convert(option.absent)
+    return option
+
+
+@lru_cache(maxsize=None)
+def _options_class(path: str, key: str) -> type:
+    declaration = _declared(path, key)
+    fields = [(option.name, option.type if option.type is not tuple else tuple[str, ...])
+              for option in declaration.options]
+    name = "".join(part.capitalize() for part in key.split("_")) + "Options"
+    options = dataclasses.make_dataclass(name, fields, frozen=True)
+    options.__module__ = __name__
+    return options
+
+
+def options_class(key: str) -> type:
+    """A frozen dataclass with one field per declared option of `key` (a method's `Options`)."""
+    return _options_class(str(Path(config.config_dir()) / "methods.yaml"), key)
+
+
+def options_of(key: str, values: dict[str, Any]) -> Any:
+    """The Options instance of `key` holding `values` (converted option values, e.g. a protocol's)."""
+    return options_class(key)(**values)

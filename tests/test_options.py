@@ -1,0 +1,81 @@
+"""Method declarations (config/methods.yaml, methods/plan/options.py): the one place options are declared, read
+without torch by the run-name check and the protocol, and turned into each method's Options class."""
+import dataclasses
+
+import pytest
+
+from methods.plan import config
+from methods.plan.options import _option, declared, method_keys, options_class
+
+
+@pytest.mark.parametrize("spec,kind,default", [
+    (1.0, float, 1.0), (2, int, 2), (True, bool, True), ("repo", str, "repo"), (["a", "b"], tuple, ("a", "b")),
+    ({"default": "logit", "choices": ["logit", "softmax"]}, str, "logit"),
+])
+def test_the_type_is_the_defaults(spec, kind, default):
+    option = _option("x", spec)
+    assert option.type is kind and option.default == default
+
+
+@pytest.mark.parametrize("spec,text,value", [
+    (0.1, "0.5", 0.5), (0.1, "1e-3", 0.001), (0.1, "-2", -2.0), (3, "7", 7), (False, "true", True), (True, "no", False),
+    ("repo", "paper", "paper"), (["x"], "x+y", ("x", "y")),
+    ({"default": ["cls", "att"], "choices": ["cls", "att", "ent"]}, "cls+ent", ("cls", "ent")),
+])
+def test_run_name_strings_convert_to_the_options_type(spec, text, value):
+    converted = _option("x", spec).convert(text)
+    assert converted == value and type(converted) is type(value)
+
+
+@pytest.mark.parametrize("spec,text,message", [
+    (0.1, "heavy", "x='heavy' is not a float"), (0.1, "inf", "not a finite number"), (0.1, "nan", "not a finite"),
+    (3, "1.5", "x='1.5' is not a int"), (False, "maybe", "not a boolean"),
+    ({"default": "logit", "choices": ["logit", "softmax"]}, "sofmax", r"not one of \('logit', 'softmax'\)"),
+    ({"default": ["cls"], "choices": ["cls", "att", "ent"]}, "cls+foo", r"\['foo'\] not among"),
+])
+def test_bad_values_say_what_the_option_takes(spec, text, message):
+    with pytest.raises(ValueError, match=message):
+        _option("x", spec).convert(text)
+
+
+def test_a_default_outside_its_choices_is_refused():
+    with pytest.raises(ValueError, match="not one of"):
+        _option("x", {"default": "neither", "choices": ["logit", "softmax"]})
+
+
+def test_an_option_added_later_is_recorded_only_off_its_earlier_value():
+    """byot's deploy came after published runs, which deployed the deepest classifier: at that value it stays out
+    of the protocol (their hash is unchanged); a protocol without it means that value."""
+    byot = declared("byot")
+    values = byot.resolve()
+    assert values["deploy"] == "ensemble" and byot.recorded(values)["deploy"] == "ensemble"
+    earlier = byot.recorded(byot.resolve({"deploy": "deepest"}))
+    assert "deploy" not in earlier
+    assert byot.from_recorded(earlier)["deploy"] == "deepest"
+    assert byot.recorded(values)["feature_heads"] == ["layer1", "layer2"]   # tuples recorded as lists
+
+
+def test_every_methods_options_class_has_the_declared_fields_and_types():
+    from methods.registry import get_method_class
+    for key in method_keys():
+        cls = get_method_class(key)
+        fields = {field.name: field.type for field in dataclasses.fields(cls.Options)}
+        declaration = declared(key)
+        assert list(fields) == declaration.option_names, key
+        assert cls.needs_reference == declaration.needs_reference, key
+        assert cls.Options is options_class(key)
+    focusnet = {field.name: field.type for field in dataclasses.fields(options_class("focusnet"))}
+    assert focusnet == {"warm": str, "label_smoothing": float, "alpha": float, "beta": float, "detach_d": bool,
+                        "terms": tuple[str, ...]}
+    assert [key for key in method_keys() if declared(key).needs_reference] == ["focusnet", "tfkd_self", "kd"]
+
+
+def test_options_are_frozen():
+    options = options_class("focusnet")(**declared("focusnet").resolve())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.alpha = 2.0
+
+
+def test_an_unknown_method_names_the_declared_ones():
+    with pytest.raises(config.ConfigError, match="unknown method 'focalnet'; methods .*: baseline, focusnet"):
+        declared("focalnet")

@@ -23,20 +23,20 @@ from methods.plan.options import declared, options_class, options_of
 
 class _Declared:
     """A class attribute read from the method's declaration in config/methods.yaml (methods.plan.options), so the
-    declaration is the only place it is written."""
+    declaration is the only place it is written; `unregistered` for a class no key names (e.g. a test's)."""
 
-    def __init__(self, read):
-        self.read = read
+    def __init__(self, read, unregistered):
+        self.read, self.unregistered = read, unregistered
 
     def __get__(self, instance, owner):
-        return self.read(owner.key)
+        return self.read(owner.key) if owner.key else self.unregistered
 
 
 class Method(nn.Module):
     key: ClassVar[str] = ""   # set by methods.registry.register
     # from the declaration: its `reference`, and a frozen dataclass with one field per declared option
-    needs_reference: ClassVar[bool] = _Declared(lambda key: declared(key).needs_reference)
-    Options: ClassVar[type] = _Declared(options_class)
+    needs_reference: ClassVar[bool] = _Declared(lambda key: declared(key).needs_reference, False)
+    Options: ClassVar[type] = _Declared(options_class, None)
     # what the method needs from the data:
     views: ClassVar[int] = 1
     class_pairs: ClassVar[bool] = False

@@ -199,3 +199,20 @@ def test_verdicts_rest_on_holm_adjusted_p_and_are_given_at_the_final_epoch_too()
     assert dropmax["final verdict"] == "contradicted"           # every seed ends below its Baseline
     verdicts = claim_verdicts(load_claims(), compared.reset_index()).set_index("claim")
     assert verdicts.loc["t2-dropmax-beats-baseline", "final-epoch verdict"] == "contradicted"
+
+
+def test_a_collapsed_seed_is_compared_at_its_accuracy_and_the_basis_says_so():
+    """Table 10's L_cls collapsing to chance on every seed is an outcome of training it: the claim that it beats the
+    Baseline is contradicted, not left without runs; the cell itself still never averages the collapsed seeds."""
+    table, values = empty_cells("paper", "table10")
+    mnist = {v.cell.row: v for v in values if v.cell.column.startswith("MNIST")}
+    baseline, cls = mnist["Baseline (cross-entropy)"], mnist["L_cls"]
+    baseline.values, baseline.final, baseline.seeds = [99.1, 98.9, 99.1], [99.0, 98.9, 99.0], [0, 1, 2]
+    cls.collapsed = [11.35, 11.35, 11.35]
+    cls.collapsed_by_seed = {0: (11.35, 11.35), 1: (11.35, 11.35), 2: (11.35, 11.35)}
+    assert cls.mean is None and cls.compared_by_seed == {0: 11.35, 1: 11.35, 2: 11.35}
+    compared = comparisons(load_claims(), {"table10": (table, values)})
+    row = compared[(compared["claim"] == "t10-cls-beats-baseline") & (compared["column"] == cls.cell.column)].iloc[0]
+    assert row["n"] == 3 and row["mean_diff"] < -87 and row["verdict"] == "contradicted"
+    verdicts = claim_verdicts(load_claims(), compared).set_index("claim")
+    assert "3 collapsed seed(s) compared at their accuracy" in verdicts.loc["t10-cls-beats-baseline", "basis"]

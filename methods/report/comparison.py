@@ -130,7 +130,7 @@ def _applies(claim: dict, table, names: set[str]) -> bool:
     return table.name == claim["table"] or (claim["table"] not in names and table.spec.get("paper_table") is None)
 
 
-EPOCHS = (("best", "by_seed"), ("final", "final_by_seed"))   # which epoch's accuracy, and the CellValue field
+EPOCHS = (("best", "compared_by_seed"), ("final", "compared_final_by_seed"))   # which epoch's accuracy, and the CellValue field
 
 
 def comparisons(claims: dict, tables: dict) -> pd.DataFrame:
@@ -149,7 +149,8 @@ def comparisons(claims: dict, tables: dict) -> pd.DataFrame:
                     continue
                 seen.add(key)
                 row = {"claim": claim["id"], "table": name, "column": better.cell.column,
-                       "better": better.cell.row, "worse": worse.cell.row}
+                       "better": better.cell.row, "worse": worse.cell.row,
+                       "_collapsed": len(set(better.collapsed_by_seed) | set(worse.collapsed_by_seed))}
                 for epoch, field in EPOCHS:
                     result = paired(getattr(better, field), getattr(worse, field))
                     prefix = "" if epoch == "best" else "final "
@@ -159,7 +160,7 @@ def comparisons(claims: dict, tables: dict) -> pd.DataFrame:
                 rows.append(row)
     _holm_verdicts(rows)
     columns = ["claim", "table", "column", "better", "worse", "seeds", "n", "mean_diff", "p_value", "p_holm",
-               "verdict", "final mean_diff", "final p_value", "final p_holm", "final verdict"]
+               "verdict", "final mean_diff", "final p_value", "final p_holm", "final verdict", "_collapsed"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -183,8 +184,11 @@ def claim_verdicts(claims: dict, compared: pd.DataFrame) -> pd.DataFrame:
         own = compared[compared["claim"] == claim["id"]]
         verdict, counts = _overall(own["verdict"])
         final_verdict, _ = _overall(own["final verdict"])
+        collapsed = int(own["_collapsed"].sum()) if len(own) else 0
         basis = "; ".join(text for text, present in (("paired t-test over seeds", (own["n"] > 1).any()),
-                                                     ("one run, sign only", (own["n"] == 1).any())) if present)
+                                                     ("one run, sign only", (own["n"] == 1).any()),
+                                                     (f"{collapsed} collapsed seed(s) compared at their accuracy",
+                                                      collapsed > 0)) if present)
         rows.append({"claim": claim["id"], "table": claim["table"], "verdict": verdict,
                      "final-epoch verdict": final_verdict, "comparisons": len(own), "supported": counts["supported"],
                      "contradicted": counts["contradicted"],
@@ -346,7 +350,8 @@ def build_report(preset: str, root: Path = Path("."), seeds: tuple[int, ...] | N
     compared, orders = comparisons(claims, tables), row_orders(tables)
     return {"preset": preset, "tables": tables,
             "summary": table_summary(tables, claims["tolerance_pp"], root, preset, orders),
-            "claims": claim_verdicts(claims, compared), "comparisons": compared, "orders": orders,
+            "claims": claim_verdicts(claims, compared), "comparisons": compared.drop(columns="_collapsed"),
+            "orders": orders,
             "tolerance": claims["tolerance_pp"]}
 
 
@@ -373,7 +378,9 @@ def _legend(report: dict) -> list[str]:
         f"are Holm-adjusted as a family (p_holm), and the verdict rests on the adjusted p (supported / contradicted "
         f"at p_holm < {ALPHA}, else not significant); with one seed it uses the sign only and says 'one run'. A "
         "claim is supported when every comparison is, contradicted when any is, open otherwise, and 'not enough "
-        "runs' when no comparison has runs on both sides. Collapsed seeds are not compared. Each is judged twice: "
+        "runs' when no comparison has runs on both sides. A seed that collapsed (training at chance) is compared at its "
+        "accuracy, as an outcome of the protocol (its table cell counts it apart, never in a mean), and the claim's "
+        "basis says so. Each is judged twice: "
         "at the best epoch (what the tables show, selected on the test split) and at the final epoch (no "
         "selection). Claims marked [suite's claim] are the suite's own questions, not the paper's.",
         "Row order: per column, the rows that have both our number (mean over seeds) and the paper's, ordered by "

@@ -37,6 +37,7 @@ class CellValue:
     resumed: dict[str, list[str]] = field(default_factory=dict)   # run directory -> where it was resumed
     transient: dict[str, list[int]] = field(default_factory=dict)  # run directory -> epochs at chance, recovered
     damaged: dict[str, str] = field(default_factory=dict)     # run directory -> what is wrong with its record
+    collapsed_by_seed: dict[int, tuple[float, float]] = field(default_factory=dict)   # seed -> (metric, final one)
 
     @property
     def by_seed(self) -> dict[int, float]:
@@ -45,6 +46,16 @@ class CellValue:
     @property
     def final_by_seed(self) -> dict[int, float]:
         return dict(zip(self.seeds, self.final))
+
+    @property
+    def compared_by_seed(self) -> dict[int, float]:
+        """Every finished seed's metric, collapsed ones included: what a claim's comparison holds (a seed that
+        collapsed under the protocol is an outcome of it, at its chance-level accuracy), never a cell's mean."""
+        return {**self.by_seed, **{seed: pair[0] for seed, pair in self.collapsed_by_seed.items()}}
+
+    @property
+    def compared_final_by_seed(self) -> dict[int, float]:
+        return {**self.final_by_seed, **{seed: pair[1] for seed, pair in self.collapsed_by_seed.items()}}
 
     @property
     def mean(self) -> float | None:
@@ -89,7 +100,7 @@ def collect(table: Table, root: Path = Path(".")) -> list[CellValue]:
             else:
                 missing.append(str(path))
         collapsed_values, inconsistent, seeds, train_s, devices = [], [], [], {}, set()
-        final, resumed, transient_epochs, damaged = [], {}, {}, {}
+        final, resumed, transient_epochs, damaged, collapsed_seeds = [], {}, {}, {}, {}
         for run in cell.runs:
             artifacts = RunArtifacts(run, root)
             metrics = artifacts.read_metrics()
@@ -124,12 +135,13 @@ def collect(table: Table, root: Path = Path(".")) -> list[CellValue]:
                 transient_epochs[str(run.directory)] = at_chance
             if collapsed(rows, num_classes):
                 collapsed_values.append(value)
+                collapsed_seeds[run.seed] = (value, recomputed["final"][cell.metric])
             else:
                 values.append(value)
                 final.append(recomputed["final"][cell.metric])
                 seeds.append(run.seed)
         out.append(CellValue(cell, values, paper.get(key), missing, stale, collapsed_values, inconsistent, seeds,
-                             train_s, devices, final, resumed, transient_epochs, damaged))
+                             train_s, devices, final, resumed, transient_epochs, damaged, collapsed_seeds))
     return out
 
 

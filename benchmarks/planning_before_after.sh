@@ -29,7 +29,11 @@ EOF
 )
 }
 
-seconds() { local start; start=$(date +%s.%N); "$@" > /dev/null 2>&1; echo "$(date +%s.%N) - $start" | bc; }
+seconds() {   # wall time of a command that must succeed
+  local start; start=$(date +%s.%N)
+  "$@" > "$SCRATCH/last.log" 2>&1 || { echo "failed: $*" >&2; tail -20 "$SCRATCH/last.log" >&2; exit 1; }
+  echo "$(date +%s.%N) - $start" | bc
+}
 
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; $("$PY" --version)"
 echo "before: $(git rev-parse --short "$BEFORE")  after: $(git rev-parse --short "$AFTER")  repeats: $REPEATS"
@@ -42,6 +46,7 @@ for attempt in $(seq "$REPEATS"); do
     report=$(cd "$dir" && PYTHONPATH="$dir" seconds "$PY" -m methods table tables/report.md)
     dag=$(cd "$dir" && PYTHONPATH="$dir" seconds "$PY" -m snakemake -s "$dir/Snakefile" -d "$dir" -n -- \
           $(paper_targets "$dir"))
-    echo "attempt $attempt $tree: report ${report} s, paper DAG dry run ${dag} s"
+    jobs=$(grep -cE "^(local)?rule train:" "$SCRATCH/last.log" || true)
+    echo "attempt $attempt $tree: report ${report} s, paper DAG dry run ${dag} s (${jobs} training jobs planned)"
   done
 done

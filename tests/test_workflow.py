@@ -170,15 +170,15 @@ def test_smoke_grid_trains_in_one_process_in_dependency_order(tmp_path, monkeypa
     assert list(report["claims"]["claim"]) == [c["id"] for c in load_claims()["claims"]]
     compared = report["comparisons"]
     assert len(compared) and set(compared["table"]) <= set(SMOKE_TABLES) | {"fig4"}
-    # two steps on synthetic data leave most smoke runs at chance: collapsed seeds are never compared, so each
-    # comparison rests on the seeds both cells have uncollapsed, or on none (the verdicts themselves are tested on
-    # real runs in tests/test_report.py)
+    # two steps on synthetic data leave most smoke runs at chance (collapsed): a comparison holds them at that
+    # accuracy, on the seeds both cells finished, or on none (the verdicts themselves are tested on real runs in
+    # tests/test_report.py)
     cells = {(name, v.cell.column, v.cell.row): v for name, (_, values) in report["tables"].items() for v in values}
     for row in compared.itertuples():
         better, worse = cells[(row.table, row.column, row.better)], cells[(row.table, row.column, row.worse)]
-        assert row.n == len(set(better.by_seed) & set(worse.by_seed))
+        assert row.n == len(set(better.compared_by_seed) & set(worse.compared_by_seed))
         assert row.n > 0 or row.verdict == "not enough runs"
-    assert (compared["verdict"] == "not enough runs").sum() >= len(compared) / 2
+    assert (compared["n"] > 0).any() and (compared["verdict"] == "not enough runs").any()
     assert (tmp_path / "tables/smoke/report.png").exists()
     metrics = sorted((tmp_path / "results/smoke").glob("*/*/*/seed*/metrics.json"))
     assert len(metrics) == len(runs)

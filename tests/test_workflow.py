@@ -178,7 +178,7 @@ def test_smoke_grid_trains_in_one_process_in_dependency_order(tmp_path, monkeypa
         better, worse = cells[(row.table, row.column, row.better)], cells[(row.table, row.column, row.worse)]
         assert row.n == len(set(better.compared_by_seed) & set(worse.compared_by_seed))
         assert row.n > 0 or row.verdict == "not enough runs"
-    assert (compared["n"] > 0).any() and (compared["verdict"] == "not enough runs").any()
+    assert (compared["n"] > 0).all()   # every smoke cell trains, so every comparison has its seeds
     assert (tmp_path / "tables/smoke/report.png").exists()
     metrics = sorted((tmp_path / "results/smoke").glob("*/*/*/seed*/metrics.json"))
     assert len(metrics) == len(runs)

@@ -136,7 +136,7 @@ def test_a_cell_whose_every_seed_collapsed_reads_collapsed_without_a_difference(
     cell = table.cells[0]
     fake_metrics(tmp_path, cell.runs[0], 0.6, train_top1=0.5)   # CUB-200: chance is 0.5 %
     text = render_markdown(table, collect(table, tmp_path))
-    assert row_cells(text, "Baseline (cross-entropy)")[0] == "collapsed (1/1 seeds at chance, 0.60) / 50.29"
+    assert row_cells(text, "Baseline (cross-entropy)")[0] == "collapsed (1/1 seeds end at chance; their best: 0.60) / 50.29"
 
 
 def test_metrics_that_disagree_with_the_epochs_csv_are_flagged_and_the_csv_wins(tmp_path):

@@ -161,9 +161,10 @@ def cell_text(value: CellValue) -> str:
         ours = "n/a"
     elif value.finished == 0:
         ours = "stale" if value.stale else "missing"
-    elif value.mean is None:   # every finished seed collapsed: no accuracy to hold against the paper
-        ours = (f"collapsed ({len(value.collapsed)}/{planned} seeds at chance, "
-                f"{_fmt(statistics.fmean(value.collapsed), digits=digits)})")
+    elif value.mean is None:   # every finished seed collapsed: no accuracy to hold against the paper, no mean
+        ours = (f"collapsed ({len(value.collapsed)}/{planned} seeds end at chance; their "
+                f"{config.preset(value.cell.runs[0].preset)['report'] if value.cell.runs else 'best'}: "
+                + ", ".join(_fmt(v, digits=digits) for v in value.collapsed) + ")")
     else:
         ours = _fmt(value.mean, digits=digits) + (f" ± {value.std:.2f}" if value.std is not None else "")
         if planned > 1:

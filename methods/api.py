@@ -25,19 +25,26 @@ def job_protocol(spec: RunSpec) -> Protocol:
     return resolve(spec)
 
 
-def train(protocol: Protocol, runtime: Runtime) -> dict:
+def train(protocol: Protocol, runtime: Runtime, log: Path | str | None = None) -> dict:
     """Train one run, or read it off a longer constant-lr run of the same spec that the preset trains anyway
-    (methods.engine.derive)."""
+    (methods.engine.derive). A run its protocol trains with several processes, asked for from a single process,
+    has them launched (methods.plan.launch: torchrun, or srun inside a SLURM allocation); `log` is where their
+    rank 0 appends its output too."""
+    from methods.plan.launch import launched_world
     from methods.plan.grid import donor_for, snapshot_epochs_for
     spec = protocol.spec
     donor = donor_for(spec)
     if donor is not None:
         from methods.engine.derive import derive_run
         return derive_run(protocol, resolve(donor))
+    world = launched_world()
+    if protocol.processes > 1 and not world.distributed:
+        from methods.plan.launch import launch_processes
+        return launch_processes(protocol, runtime, log)
     from methods.engine.trainer import train_run
     runtime = replace(runtime, threads=within_allocation(runtime.threads),
                       snapshot_epochs=tuple(snapshot_epochs_for(spec)))
-    return train_run(protocol, runtime)
+    return train_run(protocol, runtime, world=world)
 
 
 def verify(protocol: Protocol, epochs: int | None, runtime: Runtime, scratch: Path | None = None,
@@ -152,8 +159,8 @@ def train_rule(wildcards, config: dict, threads: int, resources, log) -> int:
                                                                 wildcards.run, wildcards.seed)))
     if protocol is None:
         return 1
-    runtime = runtime_of(config, threads, resources.get("gpu_slot"))
-    return run_job(lambda: train(protocol, runtime), cpu_isa=config["cpu_isa"],
+    runtime = runtime_of(config, max(1, threads // protocol.processes), resources.get("gpu_slot"))
+    return run_job(lambda: train(protocol, runtime, log[0]), cpu_isa=config["cpu_isa"],
                    logs=(log[0], attempts_log(protocol.spec)))
 
 

@@ -64,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         runtime = Runtime(data_root=Path(args.data_root), cache_dir=_path(args.cache_dir), num_workers=args.num_workers,
                           threads=args.threads, gpu_slots=args.gpu_slots, slots_per_gpu=args.slots_per_gpu)
-        return run_job(lambda: api.train(protocol, runtime), cpu_isa=args.cpu_isa,
-                       logs=(args.log, api.attempts_log(protocol.spec)))
+        return run_job(lambda: api.train(protocol, runtime, args.log), cpu_isa=args.cpu_isa,
+                       logs=(args.log, api.attempts_log(protocol.spec)) if _writes_logs() else ())
     if args.command == "verify":
         protocol = _or_none(lambda: api.job_protocol(RunSpec.from_directory(args.run_dir)))
         if protocol is None:
@@ -91,6 +91,12 @@ def main(argv: list[str] | None = None) -> int:
 def add_cpu_isa(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cpu-isa", default=None, help="CPU kernels: avx2 (portable numerics) or native (the host's "
                                                        "fastest); default: config/config.yaml cpu_isa")
+
+
+def _writes_logs() -> bool:
+    """Rank 0 of several processes (or a single one) writes the run's logs; the others keep quiet."""
+    from methods.plan.launch import launched_world
+    return launched_world().main
 
 
 def _path(text: str | None) -> Path | None:

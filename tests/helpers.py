@@ -77,3 +77,18 @@ def run_outcome(root: Path, run) -> tuple:
 
 def same(a: tuple, b: tuple) -> bool:
     return a[:3] == b[:3] and a[3].keys() == b[3].keys() and all(torch.equal(a[3][k], b[3][k]) for k in a[3])
+
+
+def config_with(tmp_path: Path, processes: int = 2, preset: str = "smoke", dataset: str = "mnist") -> Path:
+    """A copy of config/ in which `preset` trains `dataset`'s runs with `processes` processes (point
+    FOCUSNET_CONFIG_DIR, or methods.CONFIG_DIR, at it)."""
+    import shutil
+    import methods
+    folder = tmp_path / "config"
+    shutil.copytree(methods.CONFIG_DIR, folder)
+    presets = folder / "presets.yaml"
+    text = presets.read_text()
+    anchor = text.index("  max_steps_per_epoch:", text.index(f"\n{preset}:\n"))
+    block = f"  processes:\n    {dataset}: {{per_node: {processes}}}\n"
+    presets.write_text(text[:anchor] + block + text[anchor:])
+    return folder

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import run_outcome, same, train_in_subprocess
+from helpers import config_with, run_outcome, same, train_in_subprocess
 from methods.plan.grid import build_table, required_runs
 from methods.plan.spec import RunSpec
 
@@ -81,7 +81,7 @@ def test_slurm_profile_dry_run_requests_one_gpu_and_config_resources(tmp_path):
         seen.add(f"results/{wildcards['preset']}/{wildcards['dataset']}/{wildcards['arch']}/{wildcards['run']}"
                  f"/seed{wildcards['seed']}")
         wanted = job_resources.get(wildcards["dataset"], job_resources["default"])
-        assert resources["gpu"] == "1", job
+        assert resources["gpu"] == "1" and "tasks" not in resources and "mpi" not in resources, job
         assert int(resources["runtime"]) == wanted["runtime"], job
         assert int(resources["mem_mb"]) == wanted["mem_mb"], job
         assert resources["slurm_partition"] == "gpu", job
@@ -89,6 +89,20 @@ def test_slurm_profile_dry_run_requests_one_gpu_and_config_resources(tmp_path):
         assert "--signal=USR1@300 --requeue" in resources["slurm_extra"], job
     assert seen == expected_runs
     assert not any(tmp_path.glob("results/**/metrics.json")), "a dry run must not train"
+
+
+def test_an_imagenet_run_asks_for_one_node_of_eight_gpus_one_task_each(tmp_path):
+    """presets.yaml gives the paper's ImageNet cells 8 processes on one node: each run is one job of 8 tasks, one
+    GPU per task, started by srun inside (the mpi resource); the CPUs are per task, the memory per node."""
+    result = snakemake("-n", "tables/table3.md", workdir=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    jobs = job_blocks(result.stdout + result.stderr, "train")
+    assert len(jobs) == 6 and all(job["wildcards"]["dataset"] == "imagenet" for job in jobs)
+    for job in jobs:
+        resources = job["resources"]
+        assert (resources["gpu"], resources["tasks"], resources["tasks_per_gpu"], resources["nodes"],
+                resources["mpi"]) == ("8", "8", "1", "1", "srun"), job
+        assert (resources["cpus_per_task"], resources["mem_mb"]) == ("12", "256000"), job
 
 
 def test_partition_and_account_are_one_setting_that_keeps_the_other_resources(tmp_path):
@@ -195,6 +209,31 @@ def test_training_jobs_through_real_slurm_survive_a_requeue_and_a_cancel(tmp_pat
         log = attempts[run].read_text()
         assert "preempted:" in log and "resuming at epoch 1, step 2" in log, log
         assert same(run_outcome(workdir, run), run_outcome(reference, run)), run
+
+
+@pytest.mark.slow
+def test_a_run_of_two_processes_is_one_slurm_job_of_two_tasks_started_by_srun(tmp_path):
+    """A smoke cell configured for two processes goes through the shipped profile as one job: --ntasks=2, one GPU
+    per task; inside, srun starts the two processes (gloo on this CPU node), and rank 0 writes the run."""
+    reason = slurm_is_up()
+    if reason:
+        pytest.skip(reason)
+    workdir = tmp_path / "cluster"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "FOCUSNET_CONFIG_DIR": str(config_with(tmp_path))}
+    env.pop("FOCUSNET_FAULT", None)
+    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+               "--profile", str(PROFILE), "--verbose",
+               "--slurm-init-seconds-before-status-checks", "5", "--seconds-between-status-checks", "3",
+               "--", f"{CANCELLED.directory}/metrics.json"]
+    head = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    output = head.stdout + head.stderr
+    assert head.returncode == 0, output[-6000:]
+    sbatch = next(line for line in output.splitlines() if "sbatch" in line and "rule_train" in line)
+    for flag in ("--ntasks=2", "--gpus=2", "--ntasks-per-gpu=1", "--nodes=1", "--cpus-per-task=1"):
+        assert flag in sbatch, sbatch
+    log = (workdir / CANCELLED.directory / "attempts.log").read_text()
+    assert "launching 2 processes (srun)" in log and "x 2 processes" in log, log
+    assert (workdir / CANCELLED.directory / "metrics.json").exists()
 
 
 def test_a_job_no_node_of_the_partition_can_hold_is_refused_while_planning():

@@ -83,25 +83,47 @@ def add_class_partners(batches: list[torch.Tensor], labels: torch.Tensor,
 
 def make_batches(split: Split, facts: DatasetFacts, *, train: bool, batch_size: int,
                  device: torch.device | str, seed: int, epoch: int, num_workers: int = 0,
-                 indices: torch.Tensor | None = None, views: int = 1, class_pairs: bool = False) -> BatchStream:
+                 indices: torch.Tensor | None = None, views: int = 1, class_pairs: bool = False,
+                 shard: tuple[int, int] = (0, 1)) -> BatchStream:
+    """shard = (rank, processes): this process's part when several train one run. Training: every process plans
+    the same global batches (same seeded order) and takes its contiguous share of each; evaluation: its contiguous
+    share of the samples. One process (the default) gets exactly what it always got."""
     supported = SUPPORTED_AUGMENT[type(split)]
     if facts.augment not in supported:
         raise DatasetError(f"{facts.name}: augment {facts.augment!r} is not supported for "
                            f"{type(split).__name__} data (use one of {', '.join(supported)} in config/datasets.yaml)")
+    rank, processes = shard
     indices = torch.arange(len(split)) if indices is None else torch.as_tensor(indices, dtype=torch.int64)
+    if not train and processes > 1:
+        indices = indices.tensor_split(processes)[rank]
     order = torch.Generator().manual_seed(derive_seed(seed, epoch, ORDER_STREAM))
     batches = plan_batches(indices, shuffle=train, batch_size=batch_size, generator=order)
     if class_pairs:
         pairing = torch.Generator().manual_seed(derive_seed(seed, epoch, PAIR_STREAM))
         batches = add_class_partners(batches, split.labels, pairing)
-    augment_seed = derive_seed(seed, epoch, AUGMENT_STREAM) if train and facts.augment != "none" else None
+    streams = (seed, epoch) if processes == 1 else (seed, epoch, rank)   # each process augments its own share
+    if train and processes > 1:
+        batches = [shard_of(batch, rank, processes, class_pairs) for batch in batches]
+    augment_seed = derive_seed(*streams, AUGMENT_STREAM) if train and facts.augment != "none" else None
     device = torch.device(device)
     if isinstance(split, TensorSplit):
         return TensorBatches(split, facts, batches, device, augment_seed, views)
     if isinstance(split, StoreSplit):
         return StoreBatches(split, facts, batches, device, augment_seed, views)
     return LoaderBatches(split, facts, batches, device, augment_seed, num_workers,
-                         loader_seed=derive_seed(seed, epoch, LOADER_STREAM), views=views)
+                         loader_seed=derive_seed(*streams, LOADER_STREAM), views=views)
+
+
+def shard_of(batch: torch.Tensor, rank: int, processes: int, class_pairs: bool = False) -> torch.Tensor:
+    """A process's contiguous share of a global batch (with class pairs: of its samples, and their partners)."""
+    if class_pairs:
+        samples, partners = batch.split(len(batch) // 2)
+        return torch.cat([samples.tensor_split(processes)[rank], partners.tensor_split(processes)[rank]])
+    share = batch.tensor_split(processes)[rank]
+    if len(share) == 0:
+        raise DatasetError(f"a batch of {len(batch)} samples has nothing for process {rank} of {processes}: use "
+                           "fewer processes or a larger batch")
+    return share
 
 
 class TensorBatches:

@@ -3,7 +3,8 @@ as kill -9 would: no cleanup, no flush) when it reaches that point. Points: afte
 checkpoint just written), step-<epoch>-<k> (a training step just taken), before-metrics (the run's outputs
 written except metrics.json), after-metrics. `sigterm@<point>` sends the process SIGTERM there instead (a
 preemption); `pause@<point>` holds the process there until a preemption signal arrives (for a test that cancels or
-requeues a running cluster job at a known step). Unset, it costs one dictionary lookup."""
+requeues a running cluster job at a known step). `rank<r>:<fault>` applies the fault in process r only, where
+several processes train one run (RANK, as torchrun sets it). Unset, it costs one dictionary lookup."""
 from __future__ import annotations
 
 import os
@@ -16,6 +17,10 @@ VARIABLE = "FOCUSNET_FAULT"
 def fault_point(name: str, stop=None) -> None:
     """`stop`: the trainer's StopFlag, where a pause can wait for it."""
     fault = os.environ.get(VARIABLE)
+    if fault and fault.startswith("rank") and ":" in fault:
+        rank, fault = fault.split(":", 1)
+        if rank != f"rank{os.environ.get('RANK', '0')}":
+            return
     if fault == name:
         os._exit(137)
     if fault == f"sigterm@{name}":

@@ -1,7 +1,9 @@
 """One training run of a resolved protocol: SGD + step decay, evaluated every epoch, checkpointed, resumable."""
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import random
 import sys
 import time
@@ -14,21 +16,22 @@ import torch
 from methods.data import load_splits, make_batches
 from methods.data.batches import stratified_subset
 from methods.data.image_store import as_store
-from methods.engine import checkpoint, provenance
+from methods.engine import checkpoint, distributed, provenance
+from methods.engine.device import describe, pick_device
+from methods.engine.evaluate import evaluate, topk_hits
 from methods.engine.faults import fault_point
 from methods.engine.preemption import EpochProgress, Preempted, stop_on_signals
-from methods.engine.device import describe, pick_device
-from methods.runs.epoch_log import EpochLog
-from methods.engine.evaluate import evaluate, topk_hits
-from methods.plan.runtime import Runtime
 from methods.engine.speed import EngineOptions
 from methods.engine.weights import load_model, versions, write_model
 from methods.method import recorded_options
 from methods.models import build_model
+from methods.plan.launch import SINGLE, World
 from methods.plan.protocol import Protocol
+from methods.plan.runtime import Runtime
 from methods.plan.spec import RunSpec
 from methods.registry import get_method_class
 from methods.runs.artifacts import LAST, ArtifactError, RunArtifacts
+from methods.runs.epoch_log import EpochLog
 
 
 class RunError(RuntimeError):
@@ -39,31 +42,54 @@ class RunPreempted(RunError):
     """Stopped by a preemption signal after writing a checkpoint; the rerun resumes there."""
 
 
-def train_run(protocol: Protocol, runtime: Runtime, root: Path = Path(".")) -> dict:
+def train_run(protocol: Protocol, runtime: Runtime, root: Path = Path("."), world: World = SINGLE) -> dict:
     """Train one run of a resolved protocol into its directory, holding the directory's lock (one writer at a
-    time)."""
+    time). With several processes (`world`, as the launcher placed this one) rank 0 holds the lock and writes every
+    file; the others train their share and stay silent."""
+    if protocol.processes != world.size:
+        raise RunError(f"{protocol.spec.directory}: its protocol trains with {protocol.processes} process(es), this "
+                       f"one was started as {world.size}; start it with python -m methods train "
+                       f"{protocol.spec.directory} (which launches {protocol.processes} with torchrun, or srun inside a "
+                       "SLURM allocation of as many tasks)")
     artifacts = RunArtifacts(protocol.spec, root, protocol)
+    device = None
+    if world.distributed:   # every process joins before any of them decides anything
+        device = distributed.device_for(world) or torch.device("cpu")
+        distributed.start(world, device)
     try:
-        with artifacts.exclusive():
-            return _train_locked(protocol, runtime, artifacts, root)
+        with artifacts.exclusive() if world.main else contextlib.nullcontext(), _silent_unless(world.main):
+            return _train_locked(protocol, runtime, artifacts, root, world, device)
     except ArtifactError as error:
         raise RunError(str(error)) from None
+    finally:
+        distributed.stop()
 
 
-def _train_locked(protocol: Protocol, runtime: Runtime, artifacts: RunArtifacts, root: Path) -> dict:
+def _silent_unless(speaks: bool):
+    """Rank 0 speaks for the run; the other processes print only errors."""
+    return contextlib.nullcontext() if speaks else contextlib.redirect_stdout(open(os.devnull, "w"))
+
+
+def _train_locked(protocol: Protocol, runtime: Runtime, artifacts: RunArtifacts, root: Path, world: World,
+                  device: torch.device | None) -> dict:
     spec, digest = protocol.spec, protocol.hash
-    _refuse_finished(artifacts, digest)
-    restored = _restore_or_set_aside(spec, artifacts)
+    restored = None
+    if world.main:
+        _refuse_finished(artifacts, digest)
+        restored = _restore_or_set_aside(spec, artifacts)
+    restored = distributed.broadcast(restored, world)
     if restored is not None:
         _say(spec, f"restoring the finished run from {artifacts.restore_dir.name}/: nothing to train")
         say_done(spec, restored)
         return restored
-    if protocol.reference is not None:   # before seeding: a rebuild trains, and must not move this run's RNG
-        ensure_weights(protocol.reference, runtime, root)
+    if protocol.reference is not None and world.main:   # before seeding: a rebuild trains, not moving this RNG
+        ensure_weights(protocol.reference, runtime, root, rebuild=not world.distributed)
+    distributed.barrier(world)
     if runtime.threads:
         torch.set_num_threads(runtime.threads)
     _seed_everything(spec.seed)
-    device = pick_device(runtime.gpu_slots, runtime.slots_per_gpu)
+    device = device or pick_device(runtime.gpu_slots, runtime.slots_per_gpu)
+    shard = (world.rank, world.size)
     facts = protocol.facts
     train_split, val_split = load_splits(facts, protocol.data_source, runtime.data_root,
                                          synthetic=protocol.synthetic, cache_dir=runtime.cache_dir)
@@ -77,17 +103,20 @@ def _train_locked(protocol: Protocol, runtime: Runtime, artifacts: RunArtifacts,
                                 weight_decay=protocol.optimizer["weight_decay"])
     schedule = protocol.schedule
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, schedule["milestones"], schedule["gamma"])
-    start_epoch, elapsed, rows, partial, attempts = _resume(spec, artifacts, digest, method, optimizer, scheduler)
+    start_epoch, elapsed, rows, partial, attempts = _resume(spec, artifacts, digest, method, optimizer, scheduler,
+                                                            world)
     attempts.append({"epoch": start_epoch + 1, "step": partial["step"] if partial else 0,
                      "provenance": provenance.collect(device)})
     engine.prepare_model(method)   # after loading the checkpoint: compile wraps the restored weights
-    log = EpochLog(artifacts.epochs_path, rows)
+    step_module = _ddp(method, device) if world.distributed else None
+    log = EpochLog(artifacts.epochs_path if world.main else None, rows)
     where = ("evaluating the network as built (0 epochs)" if schedule["epochs"] == 0 else
              f"restoring the finished run from {LAST}" if start_epoch == schedule["epochs"] and start_epoch else
              f"resuming at epoch {start_epoch + 1}" + (f", step {partial['step'] + 1}" if partial else "")
              if start_epoch or partial else "starting epoch 1")
-    _say(spec, f"{where}{'/' + str(schedule['epochs']) if schedule['epochs'] else ''} on {describe(device)}; "
-               f"{len(train_split)} train / {len(val_split)} val images")
+    _say(spec, f"{where}{'/' + str(schedule['epochs']) if schedule['epochs'] else ''} on {describe(device)}"
+               + (f" x {world.size} processes" if world.distributed else "")
+               + f"; {len(train_split)} train / {len(val_split)} val images")
     # a truncated evaluation scores a fixed class-balanced subset, never the first (perhaps one-class) batches
     eval_indices = (None if protocol.max_eval_batches is None else
                     stratified_subset(val_split.labels, protocol.max_eval_batches * protocol.batch_size))
@@ -95,15 +124,22 @@ def _train_locked(protocol: Protocol, runtime: Runtime, artifacts: RunArtifacts,
     def validate(epoch: int) -> dict:
         return evaluate(method, make_batches(val_split, facts, train=False, batch_size=protocol.batch_size,
                                              device=device, seed=spec.seed, epoch=epoch, indices=eval_indices,
-                                             num_workers=runtime.num_workers), engine=engine)
+                                             num_workers=runtime.num_workers, shard=shard), engine=engine,
+                        world=world)
 
     def save_checkpoint(epoch: int, progress: EpochProgress | None = None) -> None:
-        checkpoint.save_torch({"epoch": epoch, "elapsed_s": elapsed, "protocol_hash": digest,
-                               "method": method.trainable_state_dict(), "optimizer": optimizer.state_dict(),
-                               "scheduler": scheduler.state_dict(), "rng": checkpoint.rng_state(),
-                               "rows": log.rows, "partial": progress.state() if progress else None,
-                               "attempts": attempts},
-                              artifacts.last_path)
+        """last.pt, written by rank 0 at the same step on every process: with several, it holds each process's
+        RNG state and interrupted-epoch sums (in rank order)."""
+        rng, state = checkpoint.rng_state(), progress.state() if progress else None
+        if world.distributed:
+            rng, state = distributed.gather(rng, world), distributed.gather(_on_cpu(state), world)
+        if world.main:
+            checkpoint.save_torch({"epoch": epoch, "elapsed_s": elapsed, "protocol_hash": digest,
+                                   "method": method.trainable_state_dict(), "optimizer": optimizer.state_dict(),
+                                   "scheduler": scheduler.state_dict(), "rng": rng, "rows": log.rows,
+                                   "partial": state, "attempts": attempts},
+                                  artifacts.last_path)
+        distributed.barrier(world)   # no process leaves before rank 0 has written it
         fault_point(f"after-last-{epoch}" + (f"-step{progress.step}" if progress else ""))
 
     if schedule["epochs"] == 0 and not log.rows:   # evaluation only, e.g. published pretrained weights
@@ -119,11 +155,12 @@ def _train_locked(protocol: Protocol, runtime: Runtime, artifacts: RunArtifacts,
             method.start_epoch(epoch, schedule["epochs"])
             batches = make_batches(train_split, facts, train=True, batch_size=protocol.batch_size, device=device,
                                    seed=spec.seed, epoch=epoch, num_workers=runtime.num_workers,
-                                   views=method.views, class_pairs=method.class_pairs)
+                                   views=method.views, class_pairs=method.class_pairs, shard=shard)
             try:
                 train_stats = train_epoch(spec, method, optimizer, batches, protocol.max_steps_per_epoch,
                                           runtime, engine, warmup=(epoch, schedule.get("warmup_epochs", 0)),
-                                          resume=EpochProgress.from_state(partial, device), stop=stop)
+                                          resume=EpochProgress.from_state(partial, device), stop=stop,
+                                          world=world, step_module=step_module)
             except Preempted as preempted:
                 elapsed += time.time() - tic
                 save_checkpoint(epoch - 1, preempted.progress)
@@ -136,26 +173,63 @@ def _train_locked(protocol: Protocol, runtime: Runtime, artifacts: RunArtifacts,
             log.append({"epoch": epoch, "lr": train_stats.pop("lr", lr), **train_stats, "val_top1": val["top1"],
                         "val_top5": val["top5"],
                         "epoch_time_s": round(time.time() - tic, 3), "elapsed_s": round(elapsed, 3)})
-            if epoch in runtime.snapshot_epochs and epoch < schedule["epochs"]:   # before the checkpoint moves past it
+            if epoch in runtime.snapshot_epochs and epoch < schedule["epochs"] and world.main:   # before last.pt moves on
                 write_model(artifacts, method.deploy_model(), artifacts.snapshot_path(epoch))
             save_checkpoint(epoch)
             _say(spec, f"epoch {epoch}/{schedule['epochs']} loss {train_stats['train_loss']:.4f} "
                        f"train-top1 {train_stats['train_top1']:.2f} val-top1 {val['top1']:.2f} "
                        f"val-top5 {val['top5']:.2f} lr {lr:g} {time.time() - tic:.1f}s")
-            if stop and epoch < schedule["epochs"]:
-                raise RunPreempted(f"{spec.directory}: stopped by {stop.signal_name} after epoch {epoch}; "
-                                   "checkpoint written: rerun to resume")
+            if _agreed(bool(stop), world, device) and epoch < schedule["epochs"]:
+                raise RunPreempted(f"{spec.directory}: stopped by {stop.signal_name or 'a signal to another process'} "
+                                   f"after epoch {epoch}; checkpoint written: rerun to resume")
+    if not world.main:
+        return {"rank": world.rank}
     return _finish(spec, method, log, device, elapsed, artifacts, attempts)
 
 
+def _agreed(flag: bool, world: World, device: torch.device) -> bool:
+    """A stop request every process acts on at the same step: one process's signal stops them all."""
+    return distributed.any_(flag, world, device) if world.distributed else flag
+
+
+class _TrainStep(torch.nn.Module):
+    """The method's training forward as a module's forward, which DistributedDataParallel wraps."""
+
+    def __init__(self, method):
+        super().__init__()
+        self.method = method
+
+    def forward(self, images, targets):
+        return self.method.forward_train(images, targets)
+
+
+def _ddp(method, device: torch.device):
+    """The training step wrapped in DistributedDataParallel: gradients averaged over the processes (each loss is the
+    mean over its own share, so the average is the mean over the global batch), buffers (BatchNorm statistics)
+    broadcast from rank 0 each step, as torchvision's reference scripts train."""
+    from torch.nn.parallel import DistributedDataParallel
+    return DistributedDataParallel(_TrainStep(method), device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def _on_cpu(state):
+    if isinstance(state, torch.Tensor):
+        return state.cpu()
+    if isinstance(state, dict):
+        return {key: _on_cpu(value) for key, value in state.items()}
+    return state
+
+
 def train_epoch(spec, method, optimizer, batches, max_steps, runtime, engine: EngineOptions,
-                warmup: tuple[int, int] = (1, 0), resume: EpochProgress | None = None, stop=None) -> dict:
+                warmup: tuple[int, int] = (1, 0), resume: EpochProgress | None = None, stop=None,
+                world: World = SINGLE, step_module=None) -> dict:
     """One epoch. Loss sums and hit counts stay on the device: the host waits for the GPU only at progress
     reports and at the end of the epoch, where a non-finite loss stops the run.
     warmup = (epoch, warm-up epochs): during those epochs step s of the run trains at lr x (s + 1) / (warm-up
     steps); the scheduler's lr is restored at the end of the epoch (checkpoints hold the scheduled lr).
     resume: an interrupted epoch's progress; its consumed batches are drawn again (same order and augmentation
-    stream) and skipped. stop: truthy once a preemption signal came: Preempted after the current step."""
+    stream) and skipped. stop: truthy once a preemption signal came: Preempted after the current step (with several
+    processes, after the step at which any of them got one). step_module: the DDP-wrapped training forward, whose
+    backward averages the gradients; the epoch's sums and hits are summed over the processes at its end."""
     method.train()
     progress = resume or EpochProgress()
     last_report = time.time()
@@ -173,7 +247,8 @@ def train_epoch(spec, method, optimizer, batches, max_steps, runtime, engine: En
                 for group, lr in zip(optimizer.param_groups, scheduled_lrs):
                     group["lr"] = lr * factor
             with engine.autocast(targets.device):
-                logits, terms = method.forward_train(engine.prepare_images(images), targets)
+                forward = step_module if step_module is not None else method.forward_train
+                logits, terms = forward(engine.prepare_images(images), targets)
             loss = sum(terms.values())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -187,8 +262,8 @@ def train_epoch(spec, method, optimizer, batches, max_steps, runtime, engine: En
             progress.seen += batch
             progress.step = step + 1
             fault_point(f"step-{epoch}-{progress.step}", stop)
-            if stop and progress.step < steps:
-                raise Preempted(progress, stop.signal_name)
+            if _agreed(bool(stop), world, targets.device) and progress.step < steps:
+                raise Preempted(progress, stop.signal_name or "a signal to another process")
             if time.time() - last_report > runtime.progress_every_s:
                 _check_finite(spec, progress.sums, progress.seen, f"step {step + 1}")
                 _say(spec, f"  step {step + 1}/{steps} loss {progress.sums['loss'].item() / progress.seen:.4f}")
@@ -198,8 +273,14 @@ def train_epoch(spec, method, optimizer, batches, max_steps, runtime, engine: En
             group["lr"] = lr
     if progress.seen == 0:
         raise RunError(f"{spec.directory}: no training batch (fewer training samples than the batch size?)")
-    stats = _check_finite(spec, progress.sums, progress.seen, "the end of the epoch")
-    stats["train_top1"] = 100.0 * progress.correct.item() / progress.seen
+    sums, correct, seen = progress.sums, progress.correct, progress.seen
+    if world.distributed:   # the epoch's row is the whole batch's: each process's sums added up
+        names = list(sums)
+        totals = distributed.sum_(torch.stack([sums[name] for name in names] + [correct[0].float(),
+                                  torch.tensor(float(seen), device=correct.device)]), world)
+        sums, correct, seen = dict(zip(names, totals[:-2])), totals[-2:-1].round().long(), int(totals[-1].item())
+    stats = _check_finite(spec, sums, seen, "the end of the epoch")
+    stats["train_top1"] = 100.0 * correct.item() / seen
     if epoch <= warmup_epochs:   # the lr applied, not the scheduler's: the mean over the epoch's ramped steps
         stats["lr"] = scheduled_lrs[0] * warmup_mean_factor(epoch, warmup_epochs, steps)
     return stats
@@ -236,12 +317,16 @@ def load_reference(reference: Protocol, root: Path = Path(".")) -> torch.nn.Modu
         raise RunError(str(error)) from None
 
 
-def ensure_weights(reference: Protocol, runtime: Runtime, root: Path) -> None:
+def ensure_weights(reference: Protocol, runtime: Runtime, root: Path, rebuild: bool = True) -> None:
     """A finished reference whose weights are not on this machine (published runs commit no model.pt) gets them
-    rebuilt by a verified retraining (methods.engine.verify.rebuild_weights)."""
+    rebuilt by a verified retraining (methods.engine.verify.rebuild_weights); `rebuild=False` (a run of several
+    processes, which would wait on it) says how to rebuild them first instead."""
     from methods.engine.verify import VerifyError, rebuild_weights, weights_of
     artifacts = RunArtifacts(reference.spec, root, reference)
     if artifacts.metrics_path.exists() and weights_of(artifacts) is None:
+        if not rebuild:
+            raise RunError(f"reference {reference.spec.directory} has no weights here; rebuild them first: python -m "
+                           f"methods verify {reference.spec.directory} --install-weights")
         try:
             rebuild_weights(reference, replace(runtime, stop_after_epoch=None, snapshot_epochs=()), root,
                             say=lambda text: print(text, flush=True))
@@ -280,7 +365,7 @@ def _refuse_finished(artifacts: RunArtifacts, digest: str) -> None:
                        f"{digest}); it is never overwritten: move it away first if you mean to retrain")
 
 
-def _resume(spec, artifacts: RunArtifacts, digest: str, method, optimizer, scheduler):
+def _resume(spec, artifacts: RunArtifacts, digest: str, method, optimizer, scheduler, world: World = SINGLE):
     """(epochs done, elapsed s, log rows, the interrupted epoch's progress or None, the earlier attempts) from
     last.pt. An unreadable checkpoint (truncated by a crash or a full disk) is moved aside, said, and the run starts
     afresh."""
@@ -292,7 +377,8 @@ def _resume(spec, artifacts: RunArtifacts, digest: str, method, optimizer, sched
         found = state["protocol_hash"]
     except Exception as error:   # a truncated zip, a pickle error, a missing key: all mean "unreadable"
         aside = path.with_name(f"{LAST}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
-        path.replace(aside)
+        if world.main:
+            path.replace(aside)
         _say(spec, f"{path} is unreadable ({type(error).__name__}); moved it to {aside.name} and starting afresh")
         return 0, 0.0, [], None, []
     if found != digest:
@@ -301,8 +387,11 @@ def _resume(spec, artifacts: RunArtifacts, digest: str, method, optimizer, sched
     method.load_trainable_state_dict(state["method"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
-    checkpoint.set_rng_state(state["rng"])
-    return state["epoch"], state["elapsed_s"], state["rows"], state.get("partial"), list(state.get("attempts", []))
+    rng, partial = state["rng"], state.get("partial")
+    if world.distributed:   # each process takes back its own
+        rng, partial = rng[world.rank], partial[world.rank] if partial else None
+    checkpoint.set_rng_state(rng)
+    return state["epoch"], state["elapsed_s"], state["rows"], partial, list(state.get("attempts", []))
 
 
 def _finish(spec, method, log: EpochLog, device, elapsed, artifacts: RunArtifacts, attempts: list[dict]) -> dict:

@@ -28,6 +28,7 @@ class Protocol:
     data_source: str                    # real | synthetic | digits
     synthetic: dict | None              # the synthetic source's settings
     engine: EngineSwitches
+    processes: int                      # processes training the run together (1: a single process)
     reference: "Protocol | None"
     _record: str                        # the JSON of `record`, so the object is immutable through and through
 
@@ -117,8 +118,35 @@ def resolve(spec: RunSpec) -> Protocol:
     }
     if engine.protocol_entry() is not None:
         record["engine"] = engine.protocol_entry()
+    processes = launch_shape(spec.preset, spec.dataset).processes
+    if processes > 1:   # recorded only then, so single-process runs keep their hash
+        record["distributed"] = {"processes": processes, "per_process_batch": per_process_batch(facts, processes)}
     return Protocol(spec, facts, method, tuple(options.items()), preset["data_source"], record["synthetic"], engine,
-                    reference, json.dumps(record))
+                    processes, reference, json.dumps(record))
+
+
+@dataclass(frozen=True)
+class LaunchShape:
+    nodes: int = 1
+    per_node: int = 1
+
+    @property
+    def processes(self) -> int:
+        return self.nodes * self.per_node
+
+
+def launch_shape(preset: str, dataset: str) -> LaunchShape:
+    """How many nodes and processes per node train a run of this preset and dataset (presets.yaml `processes`)."""
+    shape = config.preset(preset).get("processes", {}).get(dataset)
+    return LaunchShape(shape.get("nodes", 1), shape["per_node"]) if shape else LaunchShape()
+
+
+def per_process_batch(facts: DatasetFacts, processes: int) -> int:
+    """Each process's share of every batch: the protocol's batch stays the global batch, split evenly."""
+    if facts.batch_size % processes:
+        raise SpecError(f"{facts.name}: batch size {facts.batch_size} does not split over {processes} processes; "
+                        "set a process count that divides it (config/presets.yaml processes)")
+    return facts.batch_size // processes
 
 
 def check_spec(spec: RunSpec) -> None:

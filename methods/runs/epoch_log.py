@@ -12,8 +12,8 @@ class EpochLog:
     them, so a resumed run restores its rows from last.pt, a sealed one from restore/); the CSV is rewritten
     atomically each epoch."""
 
-    def __init__(self, path: Path, rows: list[dict] | None = None):
-        self.path = path
+    def __init__(self, path: Path | None, rows: list[dict] | None = None):
+        self.path = path   # None: rows in memory only (a process that is not the run's writer)
         self.rows: list[dict] = list(rows or [])
         self._write()
 
@@ -22,6 +22,8 @@ class EpochLog:
         self._write()
 
     def _write(self) -> None:
+        if self.path is None:
+            return
         if not self.rows:
             self.path.unlink(missing_ok=True)
             return

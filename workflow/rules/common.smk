@@ -7,7 +7,7 @@ from methods.plan.grid import (build_table, donor_for, parse_seeds, preset_of_ta
                                table_targets)
 from methods.plan.layout import (COMPLEXITY_PATTERN, DATA_STAMP_PATTERN, RUN_DIR_PATTERN, complexity_path,
                                  stamp_path, table_target)
-from methods.plan.protocol import check_spec
+from methods.plan.protocol import check_spec, launch_shape
 from methods.plan.slurm import misfit, partition_limits
 from methods.plan.spec import RunSpec, SpecError
 from methods.report.comparison import preset_of_report, report_targets
@@ -208,11 +208,49 @@ def fits_the_partition(job: str, request: dict, setting: str) -> int:
 
 
 def train_cpus(wc) -> int:
+    """CPUs of each of the job's tasks (one task, or one per process of a run several train)."""
     wanted = job_resources(wc.preset, wc.dataset)
+    shape = launch_shape(wc.preset, wc.dataset)
     setting = (f"preset_resources.{wc.preset}" if wc.preset in config.get("preset_resources", {}) else
                f"job_resources.{wc.dataset if wc.dataset in config['job_resources'] else 'default'}")
-    return fits_the_partition(f"train {spec_of(wc).directory}", {"cpus": wanted["cpus"], "mem_mb": wanted["mem_mb"],
-                              "runtime": wanted["runtime"], "gpus": 1}, setting)
+    per_node = {"cpus": wanted["cpus"] * shape.per_node, "mem_mb": wanted["mem_mb"], "runtime": wanted["runtime"],
+                "gpus": shape.per_node}
+    fits_the_partition(f"train {spec_of(wc).directory}", per_node, setting)
+    return wanted["cpus"]
+
+
+# A run that several processes train (config/presets.yaml `processes`): locally its job reserves their cores and
+# GPUs and starts them with torchrun; on SLURM it asks for one task and one GPU per process on its nodes, and
+# starts them with srun inside the allocation (the `mpi` resource: Snakemake's SLURM executor then runs the job's
+# script without wrapping it in `srun -n1`). A single-process run asks for exactly what it always did.
+
+def processes_of(wc) -> int:
+    return launch_shape(wc.preset, wc.dataset).processes
+
+
+def train_threads(wc) -> int:
+    return config["train_threads"] * processes_of(wc)
+
+
+def train_gpus(wc) -> int:
+    """A cluster job always asks for its own GPU, one per process (its dry run included); a local one shares them
+    by gpu_slot."""
+    return processes_of(wc) if planning_for_a_cluster() else 0
+
+
+def train_gpu_slots(wc) -> int:
+    return gpu_slots_of(wc.arch) if processes_of(wc) == 1 else processes_of(wc) * SLOTS_PER_GPU * bool(
+        GPUS and workflow.local_exec)
+
+
+def distributed_resource(name: str):
+    """A SLURM task setting of a run several processes train; unset (None) for a single process."""
+    def value(wc):
+        shape = launch_shape(wc.preset, wc.dataset)
+        if shape.processes == 1:
+            return None
+        return {"tasks": shape.processes, "tasks_per_gpu": 1, "nodes": shape.nodes, "mpi": "srun"}[name]
+    return value
 
 
 def data_check_cpus(wc) -> int:

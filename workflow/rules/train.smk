@@ -23,13 +23,17 @@ rule train:
         f"{RUN_DIR_PATTERN}/train.log",
     conda:
         CONDA_ENV
-    threads: config["train_threads"]
+    threads: train_threads   # train_threads per process (common.smk)
     resources:
-        gpu=0 if workflow.local_exec else 1,   # a cluster job always asks for its own GPU
-        gpu_slot=lambda wc: gpu_slots_of(wc.arch),   # locally: a share of one GPU (common.smk)
+        gpu=train_gpus,   # on a cluster: one GPU per process (common.smk)
+        gpu_slot=train_gpu_slots,   # locally: a share of one GPU, or whole GPUs for several processes (common.smk)
         runtime=lambda wc: job_resources(wc.preset, wc.dataset)["runtime"],
         mem_mb=lambda wc: job_resources(wc.preset, wc.dataset)["mem_mb"],
-        cpus_per_task=train_cpus,   # checked against the SLURM partition while planning (common.smk)
+        cpus_per_task=train_cpus,   # per task; checked against the SLURM partition while planning (common.smk)
+        tasks=distributed_resource("tasks"),   # several processes: one task each, srun starts them (common.smk)
+        tasks_per_gpu=distributed_resource("tasks_per_gpu"),
+        nodes=distributed_resource("nodes"),
+        mpi=distributed_resource("mpi"),
         **CLUSTER,
     script:
         "../scripts/train.py"

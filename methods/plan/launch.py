@@ -1,0 +1,116 @@
+"""Starting the processes of a run that several processes train together (its protocol's `processes`, from
+config/presets.yaml): torchrun on one machine, or srun inside a SLURM allocation of as many tasks (what the SLURM
+profile asks for). Each process then learns its place from its launcher's environment (`launched_world`). Torch-free
+until the processes are launched, so a job decides before its CPU kernels are pinned."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from methods.plan.runtime import Runtime
+
+LAUNCHER = "FOCUSNET_LAUNCHER"   # "srun": the SLURM task variables name this process's place
+PREEMPTED = 143                  # a process's exit status after a preemption checkpoint (methods.engine.preemption)
+
+
+@dataclass(frozen=True)
+class World:
+    """A process's place among those training one run."""
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.size > 1
+
+
+SINGLE = World()
+
+
+def launched_world(environ=os.environ) -> World:
+    """This process's place as its launcher set it: torchrun's RANK / WORLD_SIZE / LOCAL_RANK, or srun's
+    SLURM_PROCID / SLURM_NTASKS / SLURM_LOCALID where launch_processes started it; a single process otherwise (a
+    SLURM batch script's own SLURM_PROCID=0 is not a launch)."""
+    if "RANK" in environ and "WORLD_SIZE" in environ:
+        return World(int(environ["RANK"]), int(environ["WORLD_SIZE"]), int(environ.get("LOCAL_RANK", 0)))
+    if environ.get(LAUNCHER) == "srun" and "SLURM_PROCID" in environ:
+        return World(int(environ["SLURM_PROCID"]), int(environ["SLURM_NTASKS"]), int(environ.get("SLURM_LOCALID", 0)))
+    return SINGLE
+
+
+def launch_processes(protocol, runtime: Runtime, log: Path | str | None = None) -> dict:
+    """Run `python -m methods train <run dir>` as the protocol's processes and wait for them: srun where this is a
+    SLURM allocation with enough tasks, else torchrun on this machine (one node). A preemption of any process is
+    RunPreempted (exit status 143, resumable); another failure is RunError."""
+    from methods.engine.trainer import RunError, RunPreempted
+    from methods.plan.protocol import launch_shape
+    shape = launch_shape(protocol.spec.preset, protocol.spec.dataset)
+    command = _train_command(protocol, runtime, log)
+    # Snakemake's SLURM job step keeps only SLURM_JOB_ID of the allocation's variables: that it is set says enough
+    in_slurm = bool(os.environ.get("SLURM_JOB_ID")) and shutil.which("srun") is not None
+    print(f"[{protocol.spec.directory}] launching {shape.processes} processes ({'srun' if in_slurm else 'torchrun'}); "
+          "rank 0 writes the run", flush=True)
+    if in_slurm:
+        status = _srun(command, shape.processes)
+    elif shape.nodes > 1:
+        raise RunError(f"{protocol.spec.directory} trains on {shape.nodes} nodes: submit it through SLURM "
+                       "(snakemake --profile profiles/slurm), which allocates them")
+    else:
+        status = _torchrun(command, shape.per_node)
+    if status == PREEMPTED:
+        raise RunPreempted(f"{protocol.spec.directory}: its processes stopped on a preemption signal after writing a "
+                           "checkpoint: rerun to resume there")
+    if status != 0:
+        raise RunError(f"{protocol.spec.directory}: its {shape.processes} processes failed (exit status {status}); "
+                       "their output is above")
+    return {"processes": shape.processes}
+
+
+def _train_command(protocol, runtime: Runtime, log) -> list[str]:
+    from methods import cpu_isa
+    args = ["train", str(protocol.spec.directory), "--data-root", str(runtime.data_root),
+            "--num-workers", str(runtime.num_workers), "--threads", str(runtime.threads or 1)]
+    if runtime.cache_dir:
+        args += ["--cache-dir", str(runtime.cache_dir)]
+    if os.environ.get(cpu_isa.SETTING):
+        args += ["--cpu-isa", os.environ[cpu_isa.SETTING]]
+    if log:
+        args += ["--log", str(log)]
+    return args
+
+
+def _torchrun(args: list[str], processes: int) -> int:
+    """torchrun (torch.distributed.run) in this process, so the processes' own exit statuses are known: all
+    preempted (143) is a preemption."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import get_args_parser, run
+    parser = get_args_parser()
+    parser.allow_abbrev = False   # else the trainer's --log would be taken for torchrun's --log-dir
+    launch = parser.parse_args(["--standalone", "--nnodes=1", f"--nproc-per-node={processes}", "--max-restarts=0",
+                                "-m", "methods", *args])
+    try:
+        run(launch)
+    except ChildFailedError as error:
+        codes = {failure.exitcode for failure in error.failures.values()}
+        return PREEMPTED if codes <= {PREEMPTED, -15} and PREEMPTED in codes else max(codes) or 1
+    return 0
+
+
+def _srun(args: list[str], processes: int) -> int:
+    """srun of `processes` tasks in this allocation, one GPU each where it has GPUs. This process runs on the
+    allocation's batch host, its first node, where task 0 (rank 0) runs too: the rendezvous (MASTER_ADDR)."""
+    environ = {**os.environ, LAUNCHER: "srun", "MASTER_ADDR": socket.gethostname(),
+               "MASTER_PORT": str(29500 + int(os.environ["SLURM_JOB_ID"]) % 10000)}
+    gpus = ["--gpus-per-task=1"] if os.environ.get("CUDA_VISIBLE_DEVICES") else []
+    command = ["srun", f"--ntasks={processes}", *gpus, "--kill-on-bad-exit=1", sys.executable, "-m", "methods", *args]
+    return subprocess.run(command, env=environ).returncode

@@ -65,9 +65,14 @@ def train_run(protocol: Protocol, runtime: Runtime, root: Path = Path("."), worl
         distributed.stop()
 
 
+@contextlib.contextmanager
 def _silent_unless(speaks: bool):
     """Rank 0 speaks for the run; the other processes print only errors."""
-    return contextlib.nullcontext() if speaks else contextlib.redirect_stdout(open(os.devnull, "w"))
+    if speaks:
+        yield
+        return
+    with open(os.devnull, "w") as nowhere, contextlib.redirect_stdout(nowhere):
+        yield
 
 
 def _train_locked(protocol: Protocol, runtime: Runtime, artifacts: RunArtifacts, root: Path, world: World,

@@ -130,7 +130,12 @@ def _declared(path: str, key: str) -> MethodDeclaration:
 
 def declared(key: str) -> MethodDeclaration:
     """The method `key` as config/methods.yaml declares it (checked against its schema), or ConfigError."""
-    return _declared(str(Path(config.config_dir()) / "methods.yaml"), key)
+    return _declared(_methods_yaml(), key)
+
+
+def _methods_yaml() -> str:
+    """Where the declarations are read from: the caches are keyed by it, so another config dir is read afresh."""
+    return str(Path(config.config_dir()) / "methods.yaml")
 
 
 def _option(name: str, spec: Any) -> Option:
@@ -158,7 +163,7 @@ def _options_class(path: str, key: str) -> type:
 
 def options_class(key: str) -> type:
     """A frozen dataclass with one field per declared option of `key` (a method's `Options`)."""
-    return _options_class(str(Path(config.config_dir()) / "methods.yaml"), key)
+    return _options_class(_methods_yaml(), key)
 
 
 def options_of(key: str, values: dict[str, Any]) -> Any:

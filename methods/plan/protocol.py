@@ -8,11 +8,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from methods.data.facts import DatasetFacts, get_facts
 from methods.plan import config
 from methods.plan.engine_switches import EngineSwitches
+from methods.plan.layout import NAME_PART
 from methods.plan.options import MethodDeclaration, declared
 from methods.plan.spec import RunName, RunSpec, SpecError
 
@@ -37,8 +39,8 @@ class Protocol:
         """The protocol as metrics.json records it and its hash covers (a fresh copy)."""
         return json.loads(self._record)
 
-    @property
-    def hash(self) -> str:
+    @cached_property
+    def hash(self) -> str:   # asked for every run a table shows: computed once
         return protocol_hash(json.loads(self._record))
 
     @property
@@ -173,7 +175,6 @@ def _method_and_options(run: RunName) -> tuple[MethodDeclaration, dict]:
 
 def check_arch(arch: str) -> None:
     from methods.models.names import ARCHS, TIMM_PREFIX
-    from methods.plan.layout import NAME_PART
     if arch not in ARCHS and not (arch.startswith(TIMM_PREFIX) and NAME_PART.match(arch.removeprefix(TIMM_PREFIX))):
         raise SpecError(f"unknown arch {arch!r}; valid archs: {', '.join(ARCHS)}, or {TIMM_PREFIX}<name> for an "
                         "architecture of timm.list_models()")

@@ -28,7 +28,6 @@ class CellValue:
     paper: float | None
     missing: list[str]           # run directories without metrics
     stale: list[str]             # run directories whose protocol differs from what the config resolves now
-    collapsed: list[float] = field(default_factory=list)   # the metric of finished seeds that collapsed
     inconsistent: list[str] = field(default_factory=list)  # metrics.json disagrees with its epochs.csv
     seeds: list[int] = field(default_factory=list)         # the seed of each entry of `values`
     train_s: dict[str, float] = field(default_factory=dict)   # run directory -> recorded train time (s)
@@ -38,6 +37,11 @@ class CellValue:
     transient: dict[str, list[int]] = field(default_factory=dict)  # run directory -> epochs at chance, recovered
     damaged: dict[str, str] = field(default_factory=dict)     # run directory -> what is wrong with its record
     collapsed_by_seed: dict[int, tuple[float, float]] = field(default_factory=dict)   # seed -> (metric, final one)
+
+    @property
+    def collapsed(self) -> list[float]:
+        """The metric of each finished seed that collapsed (counted apart, never in the cell's mean)."""
+        return [metric for metric, _ in self.collapsed_by_seed.values()]
 
     @property
     def by_seed(self) -> dict[int, float]:
@@ -99,7 +103,7 @@ def collect(table: Table, root: Path = Path(".")) -> list[CellValue]:
                 values.append(json.loads(path.read_text())[SOURCE[cell.metric]] * SCALE[cell.metric])
             else:
                 missing.append(str(path))
-        collapsed_values, inconsistent, seeds, train_s, devices = [], [], [], {}, set()
+        inconsistent, seeds, train_s, devices = [], [], {}, set()
         final, resumed, transient_epochs, damaged, collapsed_seeds = [], {}, {}, {}, {}
         for run in cell.runs:
             artifacts = RunArtifacts(run, root)
@@ -134,14 +138,13 @@ def collect(table: Table, root: Path = Path(".")) -> list[CellValue]:
             if at_chance:
                 transient_epochs[str(run.directory)] = at_chance
             if collapsed(rows, num_classes):
-                collapsed_values.append(value)
                 collapsed_seeds[run.seed] = (value, recomputed["final"][cell.metric])
             else:
                 values.append(value)
                 final.append(recomputed["final"][cell.metric])
                 seeds.append(run.seed)
-        out.append(CellValue(cell, values, paper.get(key), missing, stale, collapsed_values, inconsistent, seeds,
-                             train_s, devices, final, resumed, transient_epochs, damaged, collapsed_seeds))
+        out.append(CellValue(cell, values, paper.get(key), missing, stale, inconsistent, seeds, train_s, devices,
+                             final, resumed, transient_epochs, damaged, collapsed_seeds))
     return out
 
 

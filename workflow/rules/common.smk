@@ -42,13 +42,16 @@ if workflow.local_exec and GPUS and "gpu_slot" not in workflow.global_resources:
     workflow.register_resource("gpu_slot", GPUS * SLOTS_PER_GPU)
 
 
-def gpu_slots_of(arch: str) -> int:
-    """GPU slots a local training job of `arch` holds (0 without GPUs, or on a cluster)."""
+def gpu_slots_of(wc) -> int:
+    """GPU slots a local training job holds (0 without GPUs, or on a cluster): a share of one GPU for one process
+    (config gpu_share of its arch), one whole GPU per process for a run that several train."""
     if not (GPUS and workflow.local_exec):
         return 0
-    share = config["gpu_share"].get(arch, 1)
+    if processes_of(wc) > 1:
+        return processes_of(wc) * SLOTS_PER_GPU
+    share = config["gpu_share"].get(wc.arch, 1)
     if SLOTS_PER_GPU % share:
-        raise ValueError(f"config gpu_share {arch}: {share} does not divide gpu_slots {SLOTS_PER_GPU}")
+        raise ValueError(f"config gpu_share {wc.arch}: {share} does not divide gpu_slots {SLOTS_PER_GPU}")
     return SLOTS_PER_GPU // share
 
 
@@ -236,11 +239,6 @@ def train_gpus(wc) -> int:
     """A cluster job always asks for its own GPU, one per process (its dry run included); a local one shares them
     by gpu_slot."""
     return processes_of(wc) if planning_for_a_cluster() else 0
-
-
-def train_gpu_slots(wc) -> int:
-    return gpu_slots_of(wc.arch) if processes_of(wc) == 1 else processes_of(wc) * SLOTS_PER_GPU * bool(
-        GPUS and workflow.local_exec)
 
 
 def distributed_resource(name: str):

@@ -26,7 +26,7 @@ rule train:
     threads: train_threads   # train_threads per process (common.smk)
     resources:
         gpu=train_gpus,   # on a cluster: one GPU per process (common.smk)
-        gpu_slot=train_gpu_slots,   # locally: a share of one GPU, or whole GPUs for several processes (common.smk)
+        gpu_slot=gpu_slots_of,   # locally: a share of one GPU, or whole GPUs for several processes (common.smk)
         runtime=lambda wc: job_resources(wc.preset, wc.dataset)["runtime"],
         mem_mb=lambda wc: job_resources(wc.preset, wc.dataset)["mem_mb"],
         cpus_per_task=train_cpus,   # per task; checked against the SLURM partition while planning (common.smk)

@@ -128,6 +128,19 @@ def tables(target: str, seeds: str | list | None = None) -> list[Path]:
     return written
 
 
+def backfill_resumes(root: Path = Path(".")) -> list[Path]:
+    """Every finished record under root/results (all presets) that lacks `resumes` gets it from its own log; the
+    directories rewritten."""
+    from methods.plan import config, layout
+    from methods.runs.artifacts import RunArtifacts
+    rewritten = []
+    for preset in config.presets():
+        for directory in layout.run_directories(root, preset):
+            if RunArtifacts(RunSpec.from_directory(directory), root).backfill_resumes():
+                rewritten.append(directory)
+    return rewritten
+
+
 def runs_in_order(target: str, seeds: str | None = None) -> list[RunSpec]:
     """The runs a table needs, each after the runs it needs (a reference, a donor)."""
     from methods.plan.grid import build_table, in_dependency_order, parse_seeds, preset_of_target, required_runs

@@ -1,4 +1,4 @@
-"""Command line: `python -m methods {train,verify,check-data,table,runs}`, each a call of methods.api (the Snakemake
+"""Command line: `python -m methods {train,verify,check-data,table,runs,backfill-resumes}`, each a call of methods.api (the Snakemake
 rules' scripts call the same functions). Commands that run torch pin the CPU instruction set first (methods.cpu_isa),
 before anything imports torch."""
 from __future__ import annotations
@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
                                     "(train them in this order with `python -m methods train <dir>`)")
     p.add_argument("target")
     p.add_argument("--seeds", default=None, help="seeds of every cell, e.g. 0,1,2 (default: the grid's)")
+    p = sub.add_parser("backfill-resumes", help="give every finished record under results/ that lacks it metrics.json's "
+                                                "`resumes`, derived from its own log (no trained number changes)")
+    p.add_argument("--root", default=".")
     args = parser.parse_args(argv)
     if args.command == "train":
         protocol = _or_none(lambda: api.job_protocol(RunSpec.from_directory(args.run_dir)))
@@ -83,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "table":
         return run_job(lambda: [print(path) for target in args.target for path in api.tables(target, args.seeds)],
                        pin=False)
+    if args.command == "backfill-resumes":
+        return run_job(lambda: [print(f"{path}: resumes derived from its log")
+                                for path in api.backfill_resumes(Path(args.root))], pin=False)
     if args.command == "runs":
         return run_job(lambda: [print(run.directory) for run in api.runs_in_order(args.target, args.seeds)], pin=False)
     return 0

@@ -97,3 +97,42 @@ def test_forcerun_on_a_published_run_retrains_it_and_keeps_the_committed_record_
     assert "restoring the finished run" in (tmp_path / run_dir / "train.log").read_text()
     retrained = json.loads((tmp_path / run_dir / "metrics.json").read_text())
     assert retrained["best"] == json.loads(committed["metrics.json"])["best"]   # the same numbers, portable kernels
+
+
+def test_every_committed_record_says_where_it_was_resumed():
+    """metrics.json's `resumes` is in every committed record (those finished before the trainer wrote it carry it
+    derived from their own log by `python -m methods backfill-resumes`), and it agrees with the log."""
+    from methods.plan import config, layout
+    from methods.plan.spec import RunSpec
+    from methods.runs.artifacts import RunArtifacts
+    checked = 0
+    for preset in config.presets():
+        for directory in layout.run_directories(PROJECT_ROOT, preset):
+            metrics = json.loads((PROJECT_ROOT / directory / "metrics.json").read_text())
+            assert "resumes" in metrics, f"{directory}: run `python -m methods backfill-resumes`"
+            from_log, source = RunArtifacts(RunSpec.from_directory(directory), PROJECT_ROOT).resumes_from_logs()
+            if source is not None:
+                assert [(r["epoch"], r["step"]) for r in metrics["resumes"]] == [
+                    (r["epoch"], r["step"]) for r in from_log], directory
+            checked += 1
+    assert checked >= 50
+
+
+def test_backfilling_resumes_adds_the_field_from_the_log_and_changes_nothing_else(tmp_path):
+    from methods import api
+    run = tmp_path / "results/paper/mnist/lenet5/dropmax/seed1"
+    run.mkdir(parents=True)
+    record = {"best": {"epoch": 150, "top1": 99.05}, "final": {"epoch": 200, "top1": 99.01},
+              "protocol_hash": "abc", "seed": 1}
+    (run / "metrics.json").write_text(json.dumps(record))
+    (run / "attempts.log").write_text("[x] starting epoch 1/200 on cpu\n[x] epoch 1/200 loss 0.6\n"
+                                      "[x] resuming at epoch 9/200 on cpu\n"
+                                      "[x] resuming at epoch 17, step 14/200 on cpu\n")
+    assert api.backfill_resumes(tmp_path) == [Path("results/paper/mnist/lenet5/dropmax/seed1")]
+    written = json.loads((run / "metrics.json").read_text())
+    # the log prints the step counted from 1; metrics.json keeps the step index the checkpoint holds (13)
+    assert written.pop("resumes") == [{"epoch": 9, "step": 0}, {"epoch": 17, "step": 13}]
+    assert written.pop("resumes_derived_from") == "attempts.log"
+    assert written == record
+    before = (run / "metrics.json").read_bytes()
+    assert api.backfill_resumes(tmp_path) == [] and (run / "metrics.json").read_bytes() == before   # once only

@@ -10,8 +10,8 @@ import pytest
 from methods import PROJECT_ROOT
 from methods.plan.grid import build_table
 from methods.plan.layout import report_target
-from methods.report.comparison import (build_report, claim_pairs, claim_verdicts, comparisons, load_claims, paired,
-                                       render_markdown, row_orders)
+from methods.report.comparison import (build_report, claim_pairs, claim_verdicts, comparisons, in_scope, load_claims,
+                                       paired, render_markdown, row_orders)
 from methods.report.tables import CellValue
 
 
@@ -62,8 +62,10 @@ def test_claims_pair_cells_of_one_column_one_network_and_equal_placeholders():
     pairs = claim_pairs(claim("t5-focusnet-beats-standard-kd"), table, values)
     assert len(pairs) == 7 and all(b.cell.row == "FocusNet (Ours)" and w.cell.row == "Standard KD" for b, w in pairs)
     table, values = empty_cells("paper", "table7")
-    pairs = claim_pairs(claim("t7-focusnet-beats-frskd"), table, values)
-    assert {b.cell.runs[0].dataset for b, _ in pairs} == {"cifar100", "stanford_dogs", "tiny_imagenet"}
+    frskd = claim("t7-focusnet-beats-frskd")
+    pairs = claim_pairs(frskd, table, values)    # every column pairs; the claim's scope is three of them
+    assert {b.cell.runs[0].dataset for b, _ in pairs if in_scope(frskd, b)} == {"cifar100", "stanford_dogs",
+                                                                                "tiny_imagenet"}
 
 
 def test_every_paper_claim_finds_its_cells_and_none_is_supported_without_runs():
@@ -110,7 +112,8 @@ def test_the_paper_report_of_the_committed_runs_lists_every_claim():
     report = build_report("paper", PROJECT_ROOT)
     claims = report["claims"].set_index("claim")
     assert list(claims.index) == [c["id"] for c in load_claims()["claims"]]
-    assert set(claims["verdict"]) <= {"supported", "contradicted", "open", "not enough runs"}
+    assert set(claims["verdict"]) <= {"supported", "contradicted", "open", "not enough runs",
+                                      "supported (against a collapsed row)", "contradicted (by a collapsed row)"}
     mnist = report["comparisons"].query("claim == 't2-focusnet-beats-baseline' and column == 'MNIST'").iloc[0]
     assert mnist["n"] >= 1 and mnist["verdict"] != "not enough runs"     # committed MNIST runs: both rows
     table2 = report["summary"].set_index("table").loc["table2"]
@@ -123,7 +126,9 @@ def test_the_paper_report_of_the_committed_runs_lists_every_claim():
 def test_the_demo_report_compares_three_seeds_and_says_it_is_not_the_papers_data():
     report = build_report("demo", PROJECT_ROOT)
     three = report["comparisons"].query("n == 3")
-    assert len(three) and three["p_value"].notna().all()
+    assert len(three) and three["p_holm (better > worse)"].notna().all()
+    assert set(report["comparisons"]["scope"]) == {"analogue"}   # digits are no claim's setting
+    assert set(report["claims"]["verdict"]) == {"no comparison in scope"}
     assert "not the paper's data" in render_markdown(report)
     assert str(report_target("demo")) == "tables/demo_report"
 
@@ -166,15 +171,6 @@ def test_missing_runs_are_costed_from_runs_of_their_dataset_and_arch_else_from_t
     assert _estimate({"results/paper/cub200/resnet34/baseline/seed0"}, {}) == (None, 1)   # nothing to go by
 
 
-def test_the_scatter_figure_depends_on_its_data_only(tmp_path):
-    from methods.report.figures import plot_agreement
-    from methods.report.comparison import collect_tables
-    tables = collect_tables("paper", PROJECT_ROOT)
-    first = [path.read_bytes() for path in plot_agreement(tables, tmp_path / "a", "paper")]
-    second = [path.read_bytes() for path in plot_agreement(tables, tmp_path / "b", "paper")]
-    assert first == second   # no creation date in the PDF: a rebuild of unchanged results changes no file
-
-
 def test_holm_adjusts_a_family_on_hand_worked_values():
     from methods.report.comparison import holm
     # sorted 0.01, 0.03, 0.04 of m = 3: 3 x 0.01 = 0.03; 2 x 0.03 = 0.06; max(0.06, 1 x 0.04) = 0.06
@@ -194,8 +190,9 @@ def test_verdicts_rest_on_holm_adjusted_p_and_are_given_at_the_final_epoch_too()
     compared = comparisons(load_claims(), {"table2": (table, values)}).set_index("claim")
     dropmax = compared.loc["t2-dropmax-beats-baseline"]
     dropmax = dropmax[dropmax["column"] == "MNIST"].iloc[0]
-    assert dropmax["p_holm"] >= dropmax["p_value"]
-    assert dropmax["verdict"] == ("supported" if dropmax["p_holm"] < 0.05 else "not significant")
+    unadjusted = paired(mnist["DropMax"].compared_by_seed, mnist["Baseline"].compared_by_seed).p_value
+    assert dropmax["p_holm (better > worse)"] >= unadjusted
+    assert dropmax["verdict"] == ("supported" if dropmax["p_holm (better > worse)"] < 0.05 else "not significant")
     assert dropmax["final verdict"] == "contradicted"           # every seed ends below its Baseline
     verdicts = claim_verdicts(load_claims(), compared.reset_index()).set_index("claim")
     assert verdicts.loc["t2-dropmax-beats-baseline", "final-epoch verdict"] == "contradicted"
@@ -212,6 +209,133 @@ def test_a_collapsed_seed_is_compared_at_its_accuracy_and_the_basis_says_so():
     assert cls.mean is None and cls.compared_by_seed == {0: 11.35, 1: 11.35, 2: 11.35}
     compared = comparisons(load_claims(), {"table10": (table, values)})
     row = compared[(compared["claim"] == "t10-cls-beats-baseline") & (compared["column"] == cls.cell.column)].iloc[0]
-    assert row["n"] == 3 and row["mean_diff"] < -87 and row["verdict"] == "contradicted"
+    assert row["n"] == 3 and row["mean_diff"] < -87 and row["verdict"] == "contradicted (by a collapsed row)"
     verdicts = claim_verdicts(load_claims(), compared).set_index("claim")
     assert "3 collapsed seed(s) compared at their accuracy" in verdicts.loc["t10-cls-beats-baseline", "basis"]
+
+
+def _fill(value: CellValue, best: list[float], final: list[float] | None = None) -> None:
+    value.values, value.final, value.seeds = best, final or best, list(range(len(best)))
+
+
+def _table10_cells():
+    table, values = empty_cells("paper", "table10")
+    return table, {(v.cell.column.split(",")[0], v.cell.row): v for v in values}, values
+
+
+def test_a_comparison_outside_a_claims_scope_is_an_analogue_and_never_makes_its_verdict():
+    """Table 10's claims are about ResNet-18 on CUB-200 and Stanford Dogs: the suite's MNIST / LeNet-5 column is
+    listed as an analogue with its own verdict, and the claim's verdict rests on the in-scope cells alone."""
+    table, cells, values = _table10_cells()
+    _fill(cells["MNIST", "Baseline (cross-entropy)"], [99.0, 99.1, 99.0])
+    _fill(cells["MNIST", "FocusNet (all three terms)"], [99.5, 99.6, 99.55])   # MNIST: FocusNet clearly better
+    compared = comparisons(load_claims(), {"table10": (table, values)})
+    row = compared.query("claim == 't10-focusnet-beats-baseline' and column.str.startswith('MNIST')").iloc[0]
+    assert row["scope"] == "analogue" and row["verdict"] == "supported"
+    verdicts = claim_verdicts(load_claims(), compared).set_index("claim").loc["t10-focusnet-beats-baseline"]
+    assert verdicts["verdict"] == "not enough runs" and verdicts["in scope"] == 2   # CUB-200, Stanford Dogs
+    assert verdicts["analogue verdict"] == "supported" and verdicts["analogues"] == 1
+    # CUB-200 against the claim: now the claim is contradicted, whatever MNIST says
+    _fill(cells["CUB-200", "Baseline (cross-entropy)"], [60.0, 60.5, 60.2])
+    _fill(cells["CUB-200", "FocusNet (all three terms)"], [58.0, 58.4, 58.1])
+    compared = comparisons(load_claims(), {"table10": (table, values)})
+    verdicts = claim_verdicts(load_claims(), compared).set_index("claim").loc["t10-focusnet-beats-baseline"]
+    assert verdicts["verdict"] == "contradicted" and verdicts["analogue verdict"] == "supported"
+
+
+def test_analogues_are_their_own_holm_family():
+    """Adding analogue comparisons to a table never changes an in-scope comparison's adjusted p."""
+    table, cells, values = _table10_cells()
+    _fill(cells["CUB-200", "Baseline (cross-entropy)"], [60.0, 60.5, 60.2])
+    _fill(cells["CUB-200", "FocusNet (all three terms)"], [61.0, 61.9, 61.1])
+    alone = comparisons(load_claims(), {"table10": (table, values)})
+    for row, numbers in (("Baseline (cross-entropy)", [99.0, 99.1, 99.0]), ("L_cls", [99.2, 99.0, 99.3]),
+                         ("FocusNet (all three terms)", [99.5, 99.6, 99.55])):
+        _fill(cells["MNIST", row], numbers)
+    beside = comparisons(load_claims(), {"table10": (table, values)})
+    pick = "claim == 't10-focusnet-beats-baseline' and column == 'CUB-200'"
+    assert alone.query(pick).iloc[0]["p_holm (better > worse)"] == beside.query(pick).iloc[0]["p_holm (better > worse)"]
+
+
+def test_every_claim_has_a_scope_and_a_claim_without_one_is_refused(tmp_path):
+    for claim in load_claims()["claims"]:             # load_claims checks each scope's names
+        assert claim["scope"]["datasets"] and claim["scope"]["archs"], claim["id"]
+    bad = tmp_path / "claims.yaml"
+    bad.write_text("tolerance_pp: 0.5\nclaims:\n  - {id: c, table: table2, better: dropmax, worse: baseline, "
+                   "sentence: s}\n")
+    with pytest.raises(ValueError, match="claim 'c' has no scope: give it 'scope: {datasets"):
+        load_claims(bad)
+    bad.write_text("tolerance_pp: 0.5\nclaims:\n  - {id: c, table: table2, better: dropmax, worse: baseline, "
+                   "sentence: s, scope: {datasets: [mnsit], archs: [lenet5]}}\n")
+    with pytest.raises(ValueError, match=r"scope datasets \['mnsit'\] are not known"):
+        load_claims(bad)
+
+
+def test_a_contradiction_shows_the_reverse_directions_adjusted_p():
+    table, values = empty_cells("paper", "table2")
+    mnist = {v.cell.row: v for v in values if v.cell.column == "MNIST"}
+    _fill(mnist["Baseline"], [99.3, 99.4, 99.35])
+    _fill(mnist["FocusNet (Ours)"], [99.0, 99.05, 99.0])     # below the Baseline on every seed, by 0.3 +- 0.03
+    compared = comparisons(load_claims(), {"table2": (table, values)})
+    row = compared.query("claim == 't2-focusnet-beats-baseline' and column == 'MNIST'").iloc[0]
+    assert row["verdict"] == "contradicted"
+    assert row["p_holm (better < worse)"] < 0.05 < row["p_holm (better > worse)"]
+    # diffs -0.3, -0.35, -0.35: mean -0.3333, sd 0.02887, t = -20 on 2 df; p(better < worse) = 1/2 - 20 / (2
+    # sqrt(402)) = 0.001244, and it is the only tested comparison of its family in that direction... of two
+    # (FocusNet vs DropMax has no runs): Holm leaves it as it is
+    assert row["p_holm (better < worse)"] == pytest.approx(0.5 - 20 / (2 * math.sqrt(402)), rel=1e-6)
+    # the 95 % interval: mean +- t(0.975, 2) sd / sqrt(3) = -0.3333 +- 4.3027 * 0.016667
+    assert (row["ci95 low"], row["ci95 high"]) == pytest.approx((-0.3333333 - 0.0717116, -0.3333333 + 0.0717116),
+                                                                abs=1e-6)
+
+
+def test_a_support_won_against_a_collapsed_row_says_so():
+    table, cells, values = _table10_cells()
+    cls, attention = cells["MNIST", "L_cls"], cells["MNIST", "L_cls + R_attention"]
+    cls.collapsed_by_seed = {0: (11.35, 11.35), 1: (11.35, 11.35), 2: (11.35, 11.35)}
+    _fill(attention, [98.97, 98.97, 99.03])
+    compared = comparisons(load_claims(), {"table10": (table, values)})
+    row = compared.query("claim == 't10-attention-helps' and column.str.startswith('MNIST')").iloc[0]
+    assert row["verdict"] == "supported (against a collapsed row)"
+    verdicts = claim_verdicts(load_claims(), compared).set_index("claim").loc["t10-attention-helps"]
+    assert verdicts["analogue verdict"] == "supported (against a collapsed row)"
+
+
+def test_table10_has_the_leave_one_term_out_claims_that_a_collapse_cannot_decide():
+    claims = {c["id"]: c for c in load_claims()["claims"]}
+    attention, entropy = claims["suite-t10-attention-helps-full-loss"], claims["suite-t10-entropy-helps-full-loss"]
+    assert attention["better"] == entropy["better"] == "focusnet@{arch}.baseline"
+    assert "terms=cls+ent" in attention["worse"] and "terms=cls+att" in entropy["worse"]
+    assert "cls@" not in attention["worse"] + entropy["worse"]   # L_cls alone (which collapses) is on neither side
+
+
+def test_an_analogue_entry_compares_cells_of_another_table():
+    claims = {"claims": [{"id": "x", "table": "table10", "sentence": "s",
+                          "scope": {"datasets": ["cub200"], "archs": ["resnet18"]},
+                          "better": "focusnet@{arch}.baseline", "worse": "baseline",
+                          "analogues": [{"table": "focus_controls", "better": "focusnet@{arch}.baseline~e0",
+                                         "worse": "baseline"}]}]}
+    tables = {name: empty_cells("paper", name) for name in ("table10", "focus_controls")}
+    compared = comparisons(claims, tables)
+    analogue = compared.query("table == 'focus_controls'")
+    assert len(analogue) == 1 and analogue.iloc[0]["scope"] == "analogue"
+    assert analogue.iloc[0]["better"] == "FocusNet, untrained reference"
+
+
+def test_the_forest_plot_names_every_compared_cell_and_comparison(tmp_path):
+    from methods.report.figures import forest_figure, plot_forest
+    report = build_report("paper", PROJECT_ROOT)
+    figure = forest_figure(report)
+    top, bottom = figure.axes[:2]
+    cells = [label.get_text() for label in top.get_yticklabels()]
+    assert "table2 · MNIST · Baseline (n=3)" in cells and "table2 · MNIST · FocusNet (Ours) (n=3)" in cells
+    compared = report["comparisons"].query("n > 0")
+    labels = [label.get_text() for label in bottom.get_yticklabels()]
+    assert len(labels) == len(compared)                     # one labelled line per comparison with runs
+    assert any("t10-focusnet-beats-baseline [analogue]" in label for label in labels)
+    assert any(line.get_xdata()[0] == 0 for line in top.get_lines() if len(line.get_xdata()) == 2)  # the zero line
+    first = [path.read_bytes() for path in plot_forest(report, tmp_path / "a")]
+    second = [path.read_bytes() for path in plot_forest(report, tmp_path / "b")]
+    assert first == second   # no creation date in the PDF: a rebuild of unchanged results changes no file
+    demo = forest_figure(build_report("demo", PROJECT_ROOT))
+    assert [label.get_text() for label in demo.axes[1].get_yticklabels()]   # the demo's comparisons are named too

@@ -1,12 +1,13 @@
 """The comparison with the paper, from metrics files only: per table, how many cells are regenerated and how far
 they lie from the paper's; the paper's claims (tables/paper_claims.yaml) each with a verdict from seed-paired
-comparisons; the rank agreement of each table with the paper's; and what the table cost and what its missing
-cells would cost. Written as tables/<...>/report.{md,tex,csv} with a scatter of ours against the paper
-(report.png, .pdf)."""
+comparisons, judged on each claim's scope, with analogues apart; the rank agreement of each table with the paper's;
+and what the table cost and what its missing cells would cost. Written as tables/<...>/report.{md,tex,csv} with a
+forest plot of ours - paper and of every comparison (report.png, .pdf)."""
 from __future__ import annotations
 
 import math
 import re
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,7 +30,25 @@ ALPHA = 0.05   # one-sided significance of a paired t-test over seeds
 
 
 def load_claims(path: Path = CLAIMS) -> dict:
-    return yaml.safe_load(path.read_text())
+    claims = yaml.safe_load(path.read_text())
+    for claim in claims["claims"]:
+        _check_scope(claim, path)
+    return claims
+
+
+def _check_scope(claim: dict, path: Path) -> None:
+    """Every claim says where its sentence applies, in datasets and architectures the suite knows."""
+    from methods.data.facts import dataset_names
+    from methods.models.names import ARCHS
+    scope = claim.get("scope")
+    where = f"{path}: claim {claim.get('id')!r}"
+    if not isinstance(scope, dict) or not scope.get("datasets") or not scope.get("archs"):
+        raise ValueError(f"{where} has no scope: give it 'scope: {{datasets: [...], archs: [...]}}', the setting "
+                         "its sentence is about")
+    for key, known in (("datasets", dataset_names()), ("archs", ARCHS)):
+        unknown = sorted(set(scope[key]) - set(known))
+        if unknown:
+            raise ValueError(f"{where}: scope {key} {unknown} are not known (known: {', '.join(known)})")
 
 
 # --- seed-paired comparison ------------------------------------------------------------------------------------
@@ -45,6 +64,15 @@ class Paired:
     @property
     def mean(self) -> float | None:
         return sum(self.diffs) / len(self.diffs) if self.diffs else None
+
+    @property
+    def ci95(self) -> tuple[float, float] | None:
+        """The two-sided 95 % t-interval of the mean difference over seeds (>= 2 seeds)."""
+        if len(self.diffs) < 2:
+            return None
+        from scipy import stats
+        half = stats.t.ppf(0.975, len(self.diffs) - 1) * statistics.stdev(self.diffs) / math.sqrt(len(self.diffs))
+        return self.mean - half, self.mean + half
 
 
 def paired(better: dict[int, float], worse: dict[int, float]) -> Paired:
@@ -88,6 +116,11 @@ def _one_sided_p(diffs: list[float]) -> tuple[float, float]:
 
 # --- claims against cells --------------------------------------------------------------------------------------
 
+IN_SCOPE, ANALOGUE = "in scope", "analogue"
+COLLAPSED_WORSE = " (against a collapsed row)"   # a support that rests on the worse row's collapse
+COLLAPSED_BETTER = " (by a collapsed row)"       # a contradiction that rests on the better row's collapse
+
+
 def _template_regex(template: str, arch: str) -> re.Pattern:
     escaped = re.escape(template.replace("{arch}", arch))
     return re.compile(re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^@/]+?)", escaped) + "$")
@@ -104,8 +137,13 @@ def _eligible(claim: dict, value: CellValue) -> bool:
     if not value.cell.runs:
         return False
     run = value.cell.runs[0]
-    return ((claim.get("arch") in (None, run.arch)) and (claim.get("metric") in (None, value.cell.metric))
-            and ("datasets" not in claim or run.dataset in claim["datasets"]))
+    return (claim.get("arch") in (None, run.arch)) and (claim.get("metric") in (None, value.cell.metric))
+
+
+def in_scope(claim: dict, value: CellValue) -> bool:
+    """Whether a cell lies in the setting the paper's sentence is about (its scope's datasets and archs)."""
+    scope, run = claim.get("scope") or {}, value.cell.runs[0]
+    return run.dataset in scope.get("datasets", ()) and run.arch in scope.get("archs", ())
 
 
 def claim_pairs(claim: dict, table, values: list[CellValue]) -> list[tuple[CellValue, CellValue]]:
@@ -130,85 +168,138 @@ def _applies(claim: dict, table, names: set[str]) -> bool:
     return table.name == claim["table"] or (claim["table"] not in names and table.spec.get("paper_table") is None)
 
 
+def _claim_pairs_by_scope(claim: dict, tables: dict):
+    """(table name, better, worse, scope) of every comparison the claim makes: in its own table, in scope or not,
+    and the analogues it names in other tables."""
+    names = set(tables)
+    for name, (table, values) in tables.items():
+        if _applies(claim, table, names):
+            for better, worse in claim_pairs(claim, table, values):
+                yield name, better, worse, IN_SCOPE if in_scope(claim, better) else ANALOGUE
+    for analogue in claim.get("analogues", ()):
+        if analogue["table"] in tables:
+            table, values = tables[analogue["table"]]
+            for better, worse in claim_pairs(analogue, table, values):
+                yield analogue["table"], better, worse, ANALOGUE
+
+
 EPOCHS = (("best", "compared_by_seed"), ("final", "compared_final_by_seed"))   # which epoch's accuracy, and the CellValue field
+COMPARISON_COLUMNS = ["claim", "scope", "table", "column", "better", "worse", "seeds", "n"] + [
+    f"{prefix}{name}" for prefix in ("", "final ")
+    for name in ("mean_diff", "ci95 low", "ci95 high", "p_holm (better > worse)", "p_holm (better < worse)",
+                 "verdict")]
 
 
 def comparisons(claims: dict, tables: dict) -> pd.DataFrame:
     """Every comparison a claim makes, at the best and at the final epoch. Several claims are tested per table, so
-    each table's one-sided p-values are Holm-adjusted as a family (per epoch choice and direction), and a verdict
-    with seeds rests on the adjusted p."""
+    the one-sided p-values of a table's comparisons are Holm-adjusted as a family (per scope, epoch choice and
+    direction), and a verdict with seeds rests on the adjusted p; both directions' adjusted p are kept."""
     import pandas as pd
-    rows, seen, names = [], set(), set(tables)
+    rows, seen = [], set()
     for claim in claims["claims"]:
-        for name, (table, values) in tables.items():
-            if not _applies(claim, table, names):
+        for name, better, worse, scope in _claim_pairs_by_scope(claim, tables):
+            key = (claim["id"], better.cell.runs, worse.cell.runs)
+            if key in seen:   # the same two runs shown by two tables of a preset are compared once
                 continue
-            for better, worse in claim_pairs(claim, table, values):
-                key = (claim["id"], better.cell.runs, worse.cell.runs)
-                if key in seen:   # the same two runs shown by two tables of a preset are compared once
-                    continue
-                seen.add(key)
-                row = {"claim": claim["id"], "table": name, "column": better.cell.column,
-                       "better": better.cell.row, "worse": worse.cell.row,
-                       "_collapsed": len(set(better.collapsed_by_seed) | set(worse.collapsed_by_seed))}
-                for epoch, field in EPOCHS:
-                    result = paired(getattr(better, field), getattr(worse, field))
-                    prefix = "" if epoch == "best" else "final "
-                    row.update({"seeds": ",".join(map(str, result.seeds)), "n": len(result.seeds),
-                                f"{prefix}mean_diff": result.mean, f"{prefix}p_value": result.p_value,
-                                f"_{prefix}p_less": result.p_less, f"{prefix}verdict": result.verdict})
-                rows.append(row)
+            seen.add(key)
+            row = {"claim": claim["id"], "scope": scope, "table": name, "column": better.cell.column,
+                   "better": better.cell.row, "worse": worse.cell.row,
+                   "_collapsed": len(set(better.collapsed_by_seed) | set(worse.collapsed_by_seed))}
+            for epoch, field in EPOCHS:
+                result = paired(getattr(better, field), getattr(worse, field))
+                prefix = "" if epoch == "best" else "final "
+                low, high = result.ci95 or (None, None)
+                row.update({"seeds": ",".join(map(str, result.seeds)), "n": len(result.seeds),
+                            f"{prefix}mean_diff": result.mean, f"{prefix}ci95 low": low, f"{prefix}ci95 high": high,
+                            f"_{prefix}p_greater": result.p_value, f"_{prefix}p_less": result.p_less,
+                            f"{prefix}verdict": result.verdict,
+                            f"_{prefix}collapsed_sides": (_collapsed_among(better, result.seeds),
+                                                    _collapsed_among(worse, result.seeds))})
+            rows.append(row)
     _holm_verdicts(rows)
-    columns = ["claim", "table", "column", "better", "worse", "seeds", "n", "mean_diff", "p_value", "p_holm",
-               "verdict", "final mean_diff", "final p_value", "final p_holm", "final verdict", "_collapsed"]
-    return pd.DataFrame(rows, columns=columns)
+    for row in rows:
+        for prefix in ("", "final "):
+            row[f"{prefix}verdict"] = _flag_collapse(row[f"{prefix}verdict"], *row[f"_{prefix}collapsed_sides"])
+    return pd.DataFrame(rows, columns=COMPARISON_COLUMNS + ["_collapsed"])
+
+
+def _collapsed_among(value: CellValue, seeds: list[int]) -> bool:
+    return any(seed in value.collapsed_by_seed for seed in seeds)
+
+
+def _flag_collapse(verdict: str, better_collapsed: bool, worse_collapsed: bool) -> str:
+    """A support won against a row that collapsed (or a contradiction by a row that did) says so: it shows that a
+    row fails to train, not which of two trained rows is better."""
+    if verdict.startswith("supported") and worse_collapsed:
+        return verdict + COLLAPSED_WORSE
+    if verdict.startswith("contradicted") and better_collapsed:
+        return verdict + COLLAPSED_BETTER
+    return verdict
 
 
 def _holm_verdicts(rows: list[dict]) -> None:
-    """Adjust each table's p-values as one family (Holm) and base the verdicts with seeds on the adjusted ones."""
-    for table in dict.fromkeys(row["table"] for row in rows):
-        family = [row for row in rows if row["table"] == table]
+    """Adjust each table's p-values as one family per scope (Holm) and base the verdicts with seeds on the adjusted
+    ones: an analogue never changes an in-scope comparison's p."""
+    for family_key in dict.fromkeys((row["table"], row["scope"]) for row in rows):
+        family = [row for row in rows if (row["table"], row["scope"]) == family_key]
         for prefix in ("", "final "):
-            greater = holm([row[f"{prefix}p_value"] for row in family])
+            greater = holm([row[f"_{prefix}p_greater"] for row in family])
             less = holm([row[f"_{prefix}p_less"] for row in family])
             for row, p_greater, p_less in zip(family, greater, less):
-                row[f"{prefix}p_holm"] = p_greater
+                row[f"{prefix}p_holm (better > worse)"] = p_greater
+                row[f"{prefix}p_holm (better < worse)"] = p_less
                 if p_greater is not None:
                     row[f"{prefix}verdict"] = _verdict(p_greater, p_less)
 
 
+CLAIM_COLUMNS = ["claim", "table", "verdict", "final-epoch verdict", "in scope", "supported", "contradicted",
+                 "not significant", "not run", "analogue verdict", "analogue final-epoch verdict", "analogues",
+                 "basis", "sentence"]
+
+
 def claim_verdicts(claims: dict, compared: pd.DataFrame) -> pd.DataFrame:
+    """A claim's verdict from its in-scope comparisons only; its analogues' verdict beside it, apart."""
     import pandas as pd
     rows = []
     for claim in claims["claims"]:
         own = compared[compared["claim"] == claim["id"]]
-        verdict, counts = _overall(own["verdict"])
-        final_verdict, _ = _overall(own["final verdict"])
+        scoped, analogues = own[own["scope"] == IN_SCOPE], own[own["scope"] == ANALOGUE]
+        verdict, counts = _overall(scoped["verdict"])
         collapsed = int(own["_collapsed"].sum()) if len(own) else 0
         basis = "; ".join(text for text, present in (("paired t-test over seeds", (own["n"] > 1).any()),
                                                      ("one run, sign only", (own["n"] == 1).any()),
                                                      (f"{collapsed} collapsed seed(s) compared at their accuracy",
                                                       collapsed > 0)) if present)
         rows.append({"claim": claim["id"], "table": claim["table"], "verdict": verdict,
-                     "final-epoch verdict": final_verdict, "comparisons": len(own), "supported": counts["supported"],
-                     "contradicted": counts["contradicted"],
+                     "final-epoch verdict": _overall(scoped["final verdict"])[0], "in scope": len(scoped),
+                     "supported": counts["supported"], "contradicted": counts["contradicted"],
                      "not significant": counts["not significant"] + counts["tie"],
-                     "not run": counts["not enough runs"], "basis": basis or "—",
+                     "not run": counts["not enough runs"],
+                     "analogue verdict": _overall(analogues["verdict"])[0] if len(analogues) else "—",
+                     "analogue final-epoch verdict": _overall(analogues["final verdict"])[0] if len(analogues)
+                     else "—", "analogues": len(analogues), "basis": basis or "—",
                      "sentence": ("[suite's claim] " if claim.get("suite") else "")
                      + " ".join(claim["sentence"].split())})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
 
 
 def _overall(verdicts: pd.Series) -> tuple[str, dict]:
-    """A claim's verdict from its comparisons' (best- or final-epoch) verdicts, and their counts."""
-    verdicts = verdicts.str.replace(" (one run)", "", regex=False)
-    counts = {kind: int((verdicts == kind).sum()) for kind in
+    """A verdict over comparisons' (best- or final-epoch) verdicts, and their counts: supported when every one is,
+    contradicted when any is, open otherwise; a collapse that decides it is named."""
+    plain = verdicts.str.replace(" (one run)", "", regex=False)
+    kinds = plain.str.replace(COLLAPSED_WORSE, "", regex=False).str.replace(COLLAPSED_BETTER, "", regex=False)
+    counts = {kind: int((kinds == kind).sum()) for kind in
               ("supported", "contradicted", "not significant", "tie", "not enough runs")}
+    if len(verdicts) == 0:
+        return "no comparison in scope", counts
     if len(verdicts) - counts["not enough runs"] == 0:
         return "not enough runs", counts
     if counts["contradicted"]:
-        return "contradicted", counts
-    return ("supported" if counts["supported"] == len(verdicts) else "open"), counts
+        by_collapse = (plain == "contradicted" + COLLAPSED_BETTER).sum() == counts["contradicted"]
+        return "contradicted" + (COLLAPSED_BETTER if by_collapse else ""), counts
+    if counts["supported"] == len(verdicts):
+        return "supported" + (COLLAPSED_WORSE if (plain != "supported").any() else ""), counts
+    return "open", counts
 
 
 # --- per-table agreement, rank agreement, cost -----------------------------------------------------------------
@@ -374,15 +465,22 @@ def _legend(report: dict) -> list[str]:
         "throughput benchmark's training rate (benchmarks/*.json) for that architecture and image size; "
         "unestimated where neither exists.",
         "Claims (tables/paper_claims.yaml): each compares two rows cell by cell. With several seeds a comparison "
-        "is a one-sided paired t-test over the seeds both cells finished; the p-values of one table's comparisons "
-        f"are Holm-adjusted as a family (p_holm), and the verdict rests on the adjusted p (supported / contradicted "
-        f"at p_holm < {ALPHA}, else not significant); with one seed it uses the sign only and says 'one run'. A "
-        "claim is supported when every comparison is, contradicted when any is, open otherwise, and 'not enough "
-        "runs' when no comparison has runs on both sides. A seed that collapsed (training at chance) is compared at its "
-        "accuracy, as an outcome of the protocol (its table cell counts it apart, never in a mean), and the claim's "
-        "basis says so. Each is judged twice: "
-        "at the best epoch (what the tables show, selected on the test split) and at the final epoch (no "
-        "selection). Claims marked [suite's claim] are the suite's own questions, not the paper's.",
+        "is a one-sided paired t-test over the seeds both cells finished, in each direction; the p-values of one "
+        "table's comparisons are Holm-adjusted as a family (per scope and direction), and the verdict rests on the "
+        f"adjusted p of the direction it names: supported at p_holm (better > worse) < {ALPHA}, contradicted at "
+        f"p_holm (better < worse) < {ALPHA}, else not significant; with one seed it uses the sign only and says "
+        "'one run'. 95 % CI: the two-sided t-interval of the mean difference over seeds. A seed that collapsed "
+        "(training at chance) is compared at its accuracy, as an outcome of the protocol (its table cell counts it "
+        "apart, never in a mean), and the claim's basis says so; a support won against a collapsed row reads "
+        "'supported (against a collapsed row)', a contradiction by one 'contradicted (by a collapsed row)': they "
+        "show that a row fails to train, not which of two trained rows is better. Each is judged twice: at the best "
+        "epoch (what the tables show, selected on the test split) and at the final epoch (no selection). Claims "
+        "marked [suite's claim] are the suite's own questions, not the paper's.",
+        "Scope: each claim names the datasets and architectures its sentence is about. Only comparisons in scope "
+        "make its verdict (supported when every one is, contradicted when any is, open otherwise, 'not enough "
+        "runs' when none has runs on both sides); a comparison on another setting (the suite's MNIST / LeNet-5 "
+        "column of Table 10, an MNIST stand-in for a figure, any demo table) is an analogue: listed apart, with "
+        "its own verdict beside the claim's, never counted toward it.",
         "Row order: per column, the rows that have both our number (mean over seeds) and the paper's, ordered by "
         "each, highest first, with their Kendall tau (1: the same order; -1: reversed), and the same for our "
         "final-epoch means. Rows the paper does not "
@@ -393,14 +491,29 @@ def _legend(report: dict) -> list[str]:
 def render_markdown(report: dict) -> str:
     title = (f"# {layout.report_target(report['preset']).name} [{report['preset']} preset] The regenerated tables against "
              "the paper")
+    compared = _comparison_view(report["comparisons"])
+    scoped, analogues = compared[compared["scope"] == IN_SCOPE], compared[compared["scope"] == ANALOGUE]
     parts = [title, "", *[f"- {line}" for line in _preamble(report)], "", "## Tables", "",
              _markdown(report["summary"]), "", "## The paper's claims", "",
-             _markdown(report["claims"]), "", "## Comparisons, seed-paired", "",
-             _markdown(report["comparisons"]) if len(report["comparisons"]) else "(no claim applies to this preset)",
+             _markdown(report["claims"]), "", "## Comparisons in scope, seed-paired", "",
+             _markdown(scoped.drop(columns="scope")) if len(scoped) else "(no comparison in any claim's scope)",
+             "", "## Analogues: the suite's evidence on other settings (never counted toward a claim's verdict)", "",
+             _markdown(analogues.drop(columns="scope")) if len(analogues) else "(none)",
              "", "## Row order, ours against the paper", "",
              _markdown(report["orders"]) if len(report["orders"]) else "(no column has two rows with both numbers)",
              "", "## How to read this report", "", *[f"- {line}" for line in _legend(report)]]
     return "\n".join(parts) + "\n"
+
+
+def _comparison_view(frame: pd.DataFrame) -> pd.DataFrame:
+    """The comparisons as printed: each 95 % interval in one column, '[low, high]'."""
+    view = frame.copy()
+    for prefix in ("", "final "):
+        low, high = view.pop(f"{prefix}ci95 low"), view.pop(f"{prefix}ci95 high")
+        interval = [f"[{lo:+.3g}, {hi:+.3g}]" if lo is not None and not math.isnan(lo) else None
+                    for lo, hi in zip(low, high)]
+        view.insert(view.columns.get_loc(f"{prefix}mean_diff") + 1, f"{prefix}95% CI", interval)
+    return view
 
 
 def _formatted(frame: pd.DataFrame, missing: str = "—") -> pd.DataFrame:
@@ -421,7 +534,7 @@ def _markdown(frame: pd.DataFrame) -> str:
 def render_latex(report: dict) -> str:
     parts = []
     for caption, frame in (("Tables", report["summary"]), ("Claims", report["claims"]),
-                           ("Comparisons", report["comparisons"]), ("Row order", report["orders"])):
+                           ("Comparisons", _comparison_view(report["comparisons"])), ("Row order", report["orders"])):
         parts.append(_formatted(frame, "--").to_latex(index=False, longtable=False, escape=True,
                                                       caption=f"{report['preset']} preset: {caption}"))
     return "\n".join(parts)
@@ -436,7 +549,7 @@ def render_csv(report: dict) -> str:
 
 
 def write_report(preset: str, root: Path = Path("."), seeds: tuple[int, ...] | None = None) -> list[Path]:
-    from methods.report.figures import plot_agreement
+    from methods.report.figures import plot_forest
     report = build_report(preset, root, seeds)
     base = root / layout.report_target(preset)
     base.parent.mkdir(parents=True, exist_ok=True)
@@ -445,7 +558,7 @@ def write_report(preset: str, root: Path = Path("."), seeds: tuple[int, ...] | N
         path = base.with_suffix(suffix)
         path.write_text(render(report))
         written.append(path)
-    written += plot_agreement(report["tables"], base, report["preset"])
+    written += plot_forest(report, base)
     return written
 
 

@@ -1,8 +1,11 @@
 """Figures from metrics files and the paper's numbers only: grid tables of kind 'figure' (Fig. 4), the report's
-scatter, and each table's learning curves (from epochs.csv)."""
+forest plot, and each table's learning curves (from epochs.csv)."""
 from __future__ import annotations
 
+import math
+import statistics
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -127,25 +130,123 @@ def _band(ax, curves: list[list[dict]], color: str, label: str) -> None:
                         color=color, alpha=0.2, linewidth=0)
 
 
-def plot_agreement(tables: dict, base: Path, preset: str) -> list[Path]:
-    """Ours against the paper for every regenerated accuracy cell: one point per cell, coloured by table, error bars
-    from the seeds, the diagonal where ours equals the paper. Written as <base>.png and .pdf."""
-    fig, ax = plt.subplots(figsize=(6, 6))
-    shown = []
-    for index, (name, (_table, values)) in enumerate(tables.items()):
-        cells = [v for v in values if v.mean is not None and v.paper is not None and not v.cell.complexity]
-        if cells:
-            ax.errorbar([v.paper for v in cells], [v.mean for v in cells], yerr=[v.std or 0.0 for v in cells],
-                        fmt="o", capsize=3, color=f"C{index % 10}", label=f"{name} ({len(cells)})")
-            shown += [v.paper for v in cells] + [v.mean for v in cells]
-    low, high = (max(min(shown) - 1, 0), min(max(shown) + 1, 100.5)) if shown else (0, 100)   # accuracies, %
-    ax.plot([low, high], [low, high], color="grey", linestyle="--", linewidth=1, label="ours = paper")
-    ax.set(xlim=(low, high), ylim=(low, high), xlabel="paper (%)", ylabel="ours (%)",
-           title=f"Regenerated cells against the paper [{preset} preset]")
-    if not shown:
-        ax.text(0.5, 0.5, "no regenerated cell with a paper number yet", ha="center", transform=ax.transAxes)
-    ax.legend(fontsize=8, loc="upper left")
+@dataclass(frozen=True)
+class ForestLine:
+    group: str                     # the table it belongs to
+    label: str                     # what the line is: table, column, row (or claim)
+    value: float
+    interval: tuple[float, float] | None   # 95 % over seeds (None with one seed)
+    style: str = "best"            # best / final epoch; in scope / analogue for comparisons
+
+
+def _t_interval(values: list[float]) -> tuple[float, float] | None:
+    if len(values) < 2:
+        return None
+    from scipy import stats
+    half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
+    mean = statistics.fmean(values)
+    return mean - half, mean + half
+
+
+def gap_lines(tables: dict) -> list[ForestLine]:
+    """Ours - paper for every regenerated accuracy cell that has a paper number, with the 95 % t-interval of our
+    mean over seeds shifted by the paper's number."""
+    lines = []
+    for name, (_table, values) in tables.items():
+        for v in values:
+            if v.mean is None or v.paper is None or v.cell.complexity:
+                continue
+            interval = _t_interval(v.values)
+            label = f"{name} · {v.cell.column} · {v.cell.row} (n={len(v.values)}" + (
+                f", +{len(v.collapsed)} collapsed)" if v.collapsed else ")")
+            lines.append(ForestLine(name, label, v.mean - v.paper,
+                                    None if interval is None else (interval[0] - v.paper, interval[1] - v.paper)))
+    return lines
+
+
+def comparison_lines(compared) -> list[ForestLine]:
+    """Every claim comparison that has runs on both sides: better - worse at the best and at the final epoch, with
+    its 95 % interval over seeds; in scope and analogue told apart."""
+    lines = []
+    for row in compared.to_dict("records"):
+        if not row["n"]:
+            continue
+        where = "" if row["scope"] == "in scope" else " [analogue]"
+        label = f"{row['table']} · {row['column']} · {row['claim']}{where} (n={row['n']})"
+        for prefix, epoch in (("", "best"), ("final ", "final")):
+            low, high = row[f"{prefix}ci95 low"], row[f"{prefix}ci95 high"]
+            interval = None if low is None or (isinstance(low, float) and math.isnan(low)) else (low, high)
+            lines.append(ForestLine(row["table"], label, row[f"{prefix}mean_diff"], interval,
+                                    f"{epoch}, {'in scope' if not where else 'analogue'}"))
+    return lines
+
+
+FOREST_STYLE = {
+    "best": dict(color="tab:blue", marker="o"),
+    "best, in scope": dict(color="tab:blue", marker="o"),
+    "final, in scope": dict(color="tab:orange", marker="s", fillstyle="none"),
+    "best, analogue": dict(color="tab:grey", marker="o"),
+    "final, analogue": dict(color="tab:grey", marker="s", fillstyle="none"),
+}
+FOREST_LEGEND = {"best": "best epoch", "best, in scope": "best epoch, in scope", "final, in scope":
+                 "final epoch, in scope", "best, analogue": "best epoch, analogue", "final, analogue":
+                 "final epoch, analogue"}
+
+
+def _forest_panel(ax, lines: list[ForestLine], xlabel: str, empty: str) -> None:
+    labels = list(dict.fromkeys(line.label for line in lines))
+    position = {label: len(labels) - 1 - index for index, label in enumerate(labels)}   # first label on top
+    offsets = {"best": 0.0, "best, in scope": 0.12, "final, in scope": -0.12, "best, analogue": 0.12,
+               "final, analogue": -0.12}
+    shown = set()
+    for line in lines:
+        y = position[line.label] + offsets[line.style]
+        error = None if line.interval is None else [[line.value - line.interval[0]], [line.interval[1] - line.value]]
+        ax.errorbar([line.value], [y], xerr=error, capsize=3, linestyle="none", **FOREST_STYLE[line.style],
+                    label=None if line.style in shown else FOREST_LEGEND[line.style])
+        shown.add(line.style)
+    groups = [line.group for line in dict((line.label, line) for line in lines).values()]
+    for index in range(1, len(groups)):
+        if groups[index] != groups[index - 1]:   # a rule between the tables
+            ax.axhline(position[labels[index]] + 0.5, color="black", linewidth=0.5)
+    ax.axvline(0.0, color="black", linewidth=1)
+    ax.set_yticks([position[label] for label in labels], labels, fontsize=7)
+    ax.set_ylim(-0.7, max(len(labels) - 0.3, 0.7))
+    ax.set_xlabel(xlabel)
+    if any(abs(line.value) > 5 for line in lines):   # a collapsed row's ~90 points beside 0.1-point effects
+        ax.set_xscale("symlog", linthresh=1.0)
+        ax.set_xlabel(xlabel + "; linear within ±1, logarithmic beyond")
+    ax.grid(alpha=0.3, axis="x")
+    if lines:
+        ax.legend(fontsize=7, loc="lower right")
+    else:
+        ax.text(0.5, 0.5, empty, ha="center", va="center", transform=ax.transAxes, fontsize=8)
+        ax.set_yticks([])
+
+
+def forest_figure(report: dict):
+    """The report's figure: (top) ours - paper for every cell with both numbers; (bottom) every claim comparison
+    with runs, better - worse, in scope or analogue; each a labelled line with its 95 % interval over seeds."""
+    order = {name: index for index, name in enumerate(report["tables"])}
+    gaps = gap_lines(report["tables"])
+    compared = sorted(comparison_lines(report["comparisons"]), key=lambda line: order.get(line.group, len(order)))
+    heights = [max(len({line.label for line in gaps}), 1) + 2, max(len({line.label for line in compared}), 1) + 2]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 0.32 * sum(heights) + 2.0),
+                                      gridspec_kw={"height_ratios": heights})
+    _forest_panel(top, gaps, "ours - paper (percentage points)", "no regenerated cell has a paper number")
+    top.set_title(f"Regenerated cells against the paper [{report['preset']} preset]; bar: 95 % interval over seeds",
+                  fontsize=9)
+    _forest_panel(bottom, compared, "better row - worse row (percentage points)",
+                  "no claim comparison has runs on both sides yet")
+    bottom.set_title("The claims' comparisons (tables/paper_claims.yaml), seed-paired; bar: 95 % interval",
+                     fontsize=9)
     fig.tight_layout()
+    return fig
+
+
+def plot_forest(report: dict, base: Path) -> list[Path]:
+    """forest_figure written as <base>.png and .pdf."""
+    fig = forest_figure(report)
     paths = [base.with_suffix(".png"), base.with_suffix(".pdf")]
     for path in paths:
         _save(fig, path, dpi=120)

@@ -279,14 +279,30 @@ class RunArtifacts:
     def resumes(self, metrics: dict) -> list[str]:
         """Where a finished run was resumed ('epoch 9', 'epoch 3 (step 41)'): metrics.json's `resumes`, or for runs
         finished before it recorded them, the trainer's 'resuming at epoch ...' lines in its logs."""
-        if "resumes" in metrics:
-            return [f"epoch {r['epoch']}" + (f" (step {r['step'] + 1})" if r.get("step") else "")
-                    for r in metrics["resumes"]]
-        for log in (self.attempts_path, self.directory / LOG):   # attempts.log holds every attempt; else train.log
+        entries = metrics["resumes"] if "resumes" in metrics else self.resumes_from_logs()[0]
+        return [f"epoch {r['epoch']}" + (f" (step {r['step'] + 1})" if r.get("step") else "") for r in entries]
+
+    def resumes_from_logs(self) -> tuple[list[dict], str | None]:
+        """The resumes the trainer's 'resuming at epoch E[, step S]' lines record, as metrics.json writes them
+        ({epoch: E, step: S - 1, the step index within the epoch; 0 at an epoch's start}), and the log they come
+        from: attempts.log holds every attempt, else train.log; (no entries, None) without either."""
+        for log in (self.attempts_path, self.directory / LOG):
             if log.exists():
                 found = _RESUMED.findall(log.read_text(errors="replace"))
-                return [f"epoch {epoch}" + (f" (step {step})" if step else "") for epoch, step in found]
-        return []
+                return [{"epoch": int(epoch), "step": int(step) - 1 if step else 0} for epoch, step in found], log.name
+        return [], None
+
+    def backfill_resumes(self) -> bool:
+        """Give a finished record made before metrics.json kept `resumes` that field, derived from its own log
+        (`resumes_derived_from` names the log; no provenance, which the log does not hold); every other field, and
+        so every trained number, stays as it is. True when the record was rewritten."""
+        metrics = self.read_metrics()
+        if metrics is None or "resumes" in metrics:
+            return False
+        entries, source = self.resumes_from_logs()
+        files.save_json({**metrics, "resumes": entries, "resumes_derived_from": source or "no log: none recorded"},
+                        self.metrics_path)
+        return True
 
     def write_metrics(self, rows: list[dict], **extra) -> dict:
         """metrics.json, written last: best and final epoch (from the rows), collapse, the protocol and its hash, and

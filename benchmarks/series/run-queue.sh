@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# A CPU training series: two workers, one thread each, sharing one live queue of lines
+#
+#   <commit> train <run dir>
+#   <commit> verify <run dir>          (retrain a committed run whose weights are not here; install them if identical)
+#
+# Each line runs `python -m methods ...` inside a git worktree pinned at <commit> ($WORKTREES/<commit>, made on first
+# use): the commit that defines the run's protocol, so refactors on main never move code under a run in flight.
+# Results stay in that worktree until copied to main and committed (benchmarks/series/collect.sh). Runs go through the normal path, with portable
+# CPU kernels (--cpu-isa avx2). Restartable: a finished run is skipped and an interrupted one resumes from its last.pt.
+# A run with a reference waits for that reference's weights when the reference is itself in the queue, so two workers
+# never train one reference twice. Lines appended to the queue while it runs are picked up.
+#
+#   setsid nohup benchmarks/series/run-queue.sh benchmarks/series/<name>.queue [DATA_ROOT] > <name>.log 2>&1 &
+#
+# The workers consume a live copy, $WORKTREES/<name>.queue.live, made afresh at each start; append to it to add runs.
+set -uo pipefail
+PLAN=$(realpath "$1")
+DATA_ROOT=$(realpath "${2:-$(dirname "$0")/../../../shared/datasets}")
+PY=${PY:-$(realpath -s "$(dirname "$0")/../../.venv/bin/python")}   # -s: a venv's python is a symlink
+SCRATCH=${SCRATCH:-/tmp/focusnet-rebuild}
+WORKERS=${WORKERS:-2}
+REPO=$(realpath "$(dirname "$0")/../..")
+WORKTREES=${WORKTREES:-$(realpath "$REPO/..")/worktrees}
+mkdir -p "$WORKTREES"
+QUEUE="$WORKTREES/$(basename "$PLAN").live"
+cp "$PLAN" "$QUEUE"
+: > "$QUEUE.seen"
+
+next_line() {   # pop the queue's first line, under a lock shared by the workers
+  flock "$QUEUE.lock" bash -c 'line=$(head -n 1 "$0"); sed -i 1d "$0"; echo "$line" | tee -a "$0.seen"' "$QUEUE"
+}
+
+worktree_at() {   # the worktree pinned at a commit, made once (under the queue's lock: two workers, one checkout)
+  local commit=$1 tree="$WORKTREES/$1"
+  flock "$QUEUE.lock" bash -c '[ -d "$1" ] || git -C "$2" worktree add --detach "$1" "$3" >&2' _ "$tree" "$REPO" "$commit" \
+      || return 1
+  echo "$tree"
+}
+
+reference_of() {   # results/<p>/<d>/<a>/<run>@<ref-arch>.<ref-run>/seed<k> -> results/<p>/<d>/<ref-arch>/<ref-run>/seed<k>
+  local dir=$1 run seed ref
+  run=$(basename "$(dirname "$dir")")
+  seed=$(basename "$dir")
+  [[ $run == *@* ]] || return 0
+  ref=${run#*@}
+  echo "$(dirname "$(dirname "$(dirname "$dir")")")/${ref%%.*}/${ref#*.}/$seed"
+}
+
+wait_for_reference() {   # only for a reference this series trains (a committed one is rebuilt by the trainer)
+  local tree=$1 ref=$2
+  grep -q " train $ref\$" "$QUEUE" "$QUEUE.seen" "$PLAN" || return 0
+  while [ ! -e "$tree/$ref/model.pt" ]; do
+    sleep 60
+  done
+}
+
+worker() {
+  local line commit tree command dir ref
+  while true; do
+    line=$(next_line)
+    [ -z "$line" ] && return
+    [[ $line == \#* ]] && continue
+    read -r commit command dir <<< "$line"
+    tree=$(worktree_at "$commit") || { echo "worker $1: no worktree for $commit: $line SKIPPED"; continue; }
+    if [ "$command" = verify ]; then
+      [ -e "$tree/$dir/model.pt" ] && continue
+      (cd "$tree" && "$PY" -m methods verify "$dir" --data-root "$DATA_ROOT" --scratch "$SCRATCH" --record \
+          --install-weights --cpu-isa avx2) || echo "worker $1: verify $tree $dir FAILED"
+    else
+      [ -e "$tree/$dir/metrics.json" ] && continue
+      ref=$(reference_of "$dir")
+      [ -n "$ref" ] && wait_for_reference "$tree" "$ref"
+      echo "worker $1: $(date -u +%FT%TZ) start $command $tree $dir"
+      (cd "$tree" && "$PY" -m methods train "$dir" --data-root "$DATA_ROOT" --threads 1 --num-workers 0 \
+          --cpu-isa avx2 --log "$dir/train.log") || echo "worker $1: train $tree $dir FAILED"
+    fi
+    echo "worker $1: $(date -u +%FT%TZ) done $command $tree $dir"
+  done
+}
+
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+for n in $(seq 1 "$WORKERS"); do
+  worker "$n" &
+  sleep 5
+done
+wait

@@ -141,6 +141,17 @@ def backfill_resumes(root: Path = Path(".")) -> list[Path]:
     return rewritten
 
 
+def check_docs(docs: list[Path], root: Path = Path(".")) -> int:
+    """Print every quoted number or verdict of the docs that the records do not give; 0 when there is none."""
+    from methods.report.docs_check import check_docs as check
+    count, mismatches = check(docs, root)
+    for mismatch in mismatches:
+        print(mismatch)
+    print(f"{count} quoted values checked in {', '.join(map(str, docs))}: "
+          + (f"{len(mismatches)} differ from the records" if mismatches else "all agree with the records"))
+    return 1 if mismatches else 0
+
+
 def runs_in_order(target: str, seeds: str | None = None) -> list[RunSpec]:
     """The runs a table needs, each after the runs it needs (a reference, a donor)."""
     from methods.plan.grid import build_table, in_dependency_order, parse_seeds, preset_of_target, required_runs

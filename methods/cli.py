@@ -1,4 +1,4 @@
-"""Command line: `python -m methods {train,verify,check-data,table,runs,backfill-resumes}`, each a call of methods.api (the Snakemake
+"""Command line: `python -m methods {train,verify,check-data,table,runs,backfill-resumes,check-docs}`, each a call of methods.api (the Snakemake
 rules' scripts call the same functions). Commands that run torch pin the CPU instruction set first (methods.cpu_isa),
 before anything imports torch."""
 from __future__ import annotations
@@ -60,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("backfill-resumes", help="give every finished record under results/ that lacks it metrics.json's "
                                                 "`resumes`, derived from its own log (no trained number changes)")
     p.add_argument("--root", default=".")
+    p = sub.add_parser("check-docs", help="check every number and verdict a doc quotes (each followed by its "
+                                          "`<!-- check: ... -->` anchor) against the records; exit 1 on a mismatch")
+    p.add_argument("docs", nargs="*", default=["docs/results.md"])
     args = parser.parse_args(argv)
     if args.command == "train":
         protocol = _or_none(lambda: api.job_protocol(RunSpec.from_directory(args.run_dir)))
@@ -89,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "backfill-resumes":
         return run_job(lambda: [print(f"{path}: resumes derived from its log")
                                 for path in api.backfill_resumes(Path(args.root))], pin=False)
+    if args.command == "check-docs":
+        return api.check_docs([Path(doc) for doc in args.docs])
     if args.command == "runs":
         return run_job(lambda: [print(run.directory) for run in api.runs_in_order(args.target, args.seeds)], pin=False)
     return 0

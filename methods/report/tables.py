@@ -204,7 +204,8 @@ def title(table: Table) -> str:
 
 def legend(table: Table, values: list[CellValue]) -> list[str]:
     has_paper = any(v.paper is not None for v in values)
-    seeds = "" if table.kind == "complexity" else "; ours is the mean ± std over seeds where several ran"
+    seeds = "" if table.kind == "complexity" else ("; ours is the mean ± std over seeds where several ran (std: the "
+                                                  "sample standard deviation, ddof = 1)")
     lines = [f"Preset {table.preset}: {config.preset(table.preset)['description']}.",
              "Each cell: ours" + (" / paper (ours − paper)" if has_paper else "") + seeds + "."]
     missing = sorted({m for v in values for m in v.missing})

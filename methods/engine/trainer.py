@@ -161,11 +161,18 @@ def _train_locked(protocol: Protocol, runtime: Runtime, artifacts: RunArtifacts,
             batches = make_batches(train_split, facts, train=True, batch_size=protocol.batch_size, device=device,
                                    seed=spec.seed, epoch=epoch, num_workers=runtime.num_workers,
                                    views=method.views, class_pairs=method.class_pairs, shard=shard)
+            def run_epoch(resume: EpochProgress | None, stop_flag) -> dict:
+                return train_epoch(spec, method, optimizer, batches, protocol.max_steps_per_epoch, runtime, engine,
+                                   warmup=(epoch, schedule.get("warmup_epochs", 0)), resume=resume, stop=stop_flag,
+                                   world=world, step_module=step_module)
+
+            stopped_at = None
             try:
-                train_stats = train_epoch(spec, method, optimizer, batches, protocol.max_steps_per_epoch,
-                                          runtime, engine, warmup=(epoch, schedule.get("warmup_epochs", 0)),
-                                          resume=EpochProgress.from_state(partial, device), stop=stop,
-                                          world=world, step_module=step_module)
+                if "stop_at_val_top1" in schedule:
+                    train_stats, stopped_at = train_until_accuracy(spec, schedule["stop_at_val_top1"], run_epoch,
+                                                                   lambda: validate(epoch), stop)
+                else:
+                    train_stats = run_epoch(EpochProgress.from_state(partial, device), stop)
             except Preempted as preempted:
                 elapsed += time.time() - tic
                 save_checkpoint(epoch - 1, preempted.progress)
@@ -176,7 +183,7 @@ def _train_locked(protocol: Protocol, runtime: Runtime, artifacts: RunArtifacts,
             val = validate(epoch)
             elapsed += time.time() - tic
             log.append({"epoch": epoch, "lr": train_stats.pop("lr", lr), **train_stats, "val_top1": val["top1"],
-                        "val_top5": val["top5"],
+                        "val_top5": val["top5"], **({"stopped_at_step": stopped_at} if stopped_at else {}),
                         "epoch_time_s": round(time.time() - tic, 3), "elapsed_s": round(elapsed, 3)})
             if epoch in runtime.snapshot_epochs and epoch < schedule["epochs"] and world.main:   # before last.pt moves on
                 write_model(artifacts, method.deploy_model(), artifacts.snapshot_path(epoch))
@@ -289,6 +296,36 @@ def train_epoch(spec, method, optimizer, batches, max_steps, runtime, engine: En
     if epoch <= warmup_epochs:   # the lr applied, not the scheduler's: the mean over the epoch's ramped steps
         stats["lr"] = scheduled_lrs[0] * warmup_mean_factor(epoch, warmup_epochs, steps)
     return stats
+
+
+class _AfterEveryStep:
+    """A stop flag that is up after every step, so train_epoch hands back its progress for an accuracy check."""
+    signal_name = "an accuracy check"
+
+    def __bool__(self) -> bool:
+        return True
+
+
+def train_until_accuracy(spec, target: float, run_epoch, validate, stop) -> tuple[dict, int | None]:
+    """Epoch 1 step by step, the validation top-1 after each step; stopped after the first step that reaches
+    `target` %. Each step is the epoch resumed where the last one stopped (as after a preemption), so the steps are
+    those of the uninterrupted epoch: the network is the Baseline of the same seed at that step. Returns the steps'
+    training means and the step (None when the whole epoch ran without reaching it). A real stop signal ends the
+    run without a checkpoint: it takes seconds, and a rerun repeats it exactly."""
+    progress = None
+    while True:
+        try:
+            return run_epoch(progress, _AfterEveryStep()), None
+        except Preempted as stopped:
+            progress = stopped.progress
+        if bool(stop):
+            raise RunError(f"{spec.directory}: stopped by {stop.signal_name} at step {progress.step} of its accuracy "
+                           "search; rerun it (it restarts from its first step, which gives the same network)")
+        if validate()["top1"] >= target:
+            stats = _check_finite(spec, progress.sums, progress.seen, f"step {progress.step}")
+            stats["train_top1"] = 100.0 * progress.correct.sum().item() / progress.seen
+            _say(spec, f"validation top-1 reached {target} % at step {progress.step}: stopped there")
+            return stats, progress.step
 
 
 def warmup_mean_factor(epoch: int, warmup_epochs: int, steps: int) -> float:

@@ -23,6 +23,7 @@ class Cell:
     complexity: dict | None = None           # for complexity tables: method, arch and setting
     series: str | None = None                # for figures: which curve the cell belongs to, and its x
     x: int | None = None
+    marker: str | None = None                # for figures: a point's annotation
 
 
 @dataclass
@@ -136,7 +137,8 @@ def _cell(preset: str, spec: dict, row: dict, column: dict, seeds: list[int]) ->
     paper_column = column.get("paper") or (get_facts(dataset).paper_name if dataset else None)
     label = column.get("label") or (f"{paper_column} {metric}" if column.get("metric") else paper_column)
     common = dict(row=row["label"], column=label or dataset or arch, paper_row=row.get("paper"),
-                  paper_column=paper_column, metric=metric, series=row.get("series"), x=row.get("x"))
+                  paper_column=paper_column, metric=metric, series=row.get("series"), x=row.get("x"),
+                  marker=row.get("marker"))
     if spec.get("kind") == "complexity":
         method = row.get("method", column.get("method", "baseline"))
         return Cell(**common, complexity={"method": method, "arch": arch, **spec["setting"]})

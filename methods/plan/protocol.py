@@ -191,7 +191,11 @@ def dataset_facts(preset: str, dataset: str) -> DatasetFacts:
 
 def schedule(facts: DatasetFacts, tokens: tuple[str, ...]) -> dict:
     """Epochs, lr milestones and decay; `e<k>` stops at epoch k, `const` drops the milestones, `w<k>` ramps the lr
-    linearly from ~0 over the first k epochs' steps (a key recorded only when set, so other runs keep their hash)."""
+    linearly from ~0 over the first k epochs' steps (a key recorded only when set, so other runs keep their hash);
+    `a<k>` trains epoch 1 at constant lr and stops after the first step at which the validation top-1 reaches k %
+    (evaluated after every step; the whole epoch if none does): a reference stopped at an accuracy."""
+    if tokens and tokens[0].startswith("a"):
+        return {"epochs": 1, "milestones": [], "gamma": 0.1, "stop_at_val_top1": int(tokens[0][1:])}
     epochs, milestones, warmup = facts.epochs, list(facts.milestones), 0
     for token in tokens:
         if token == "const":

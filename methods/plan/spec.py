@@ -1,7 +1,8 @@
 """Run specs: the name of a run and the run it names (preset, dataset, arch, run name, seed).
 
 A run name reads  <method>[-<opt>=<val>,...][~<schedule>][@<ref-arch>.<ref-run>]
-e.g. `baseline`, `focusnet-terms=cls+ent@resnet18.baseline`, `baseline~e30-const`.
+e.g. `baseline`, `focusnet-terms=cls+ent@resnet18.baseline`, `baseline~e30-const`, `baseline~a20` (stopped at the
+first step whose validation top-1 reaches 20 %).
 Its directory is methods.plan.layout's RUN_DIR_PATTERN; a reference run is the run of that name and architecture on
 the same preset, dataset and seed. What a run trains under is its protocol (methods.plan.protocol).
 """
@@ -15,7 +16,7 @@ from methods.plan import layout
 from methods.plan.layout import MAX_SEED, NAME_PART as _NAME_PART, SEED_PART as _SEED
 
 _OPTION = re.compile(r"^([a-z0-9_]+)=([A-Za-z0-9_.+-]+)$")    # values as a user writes them: 1e-3, -0.5, cls+att
-_SCHEDULE_TOKEN = re.compile(r"^(e[0-9]+|const|w[0-9]+)$")
+_SCHEDULE_TOKEN = re.compile(r"^(e[0-9]+|const|w[0-9]+|a[0-9]+)$")
 
 
 class SpecError(ValueError):
@@ -52,8 +53,11 @@ def parse_run_name(text: str) -> RunName:
     schedule = tuple(schedule_text.split("-")) if tilde else ()
     for token in schedule:
         if not _SCHEDULE_TOKEN.match(token):
-            raise SpecError(f"run name {text!r}: schedule token {token!r} is not e<epochs>, const or "
-                            "w<warm-up epochs>")
+            raise SpecError(f"run name {text!r}: schedule token {token!r} is not e<epochs>, const, "
+                            "w<warm-up epochs> or a<val top-1 %>")
+    if any(token.startswith("a") for token in schedule) and len(schedule) > 1:
+        raise SpecError(f"run name {text!r}: a<val top-1 %> (stop at the first step of epoch 1 that reaches it, at "
+                        "constant lr) stands alone; write e.g. baseline~a20")
     method, dash, options_text = head.partition("-")
     if not _NAME_PART.match(method):
         raise SpecError(f"run name {text!r}: method {method!r} must be lower-case letters, digits or _")

@@ -74,10 +74,63 @@ def render_figure(name: str, values: list[CellValue], columns: list[str], path_b
     return written
 
 
+def reference_points(cells: list[CellValue]) -> list[tuple[CellValue, CellValue]]:
+    """(reference cell, FocusNet cell) of every focusnet cell whose reference is a reference row of the column."""
+    references = {v.cell.runs[0]: v for v in cells if v.cell.series in ("reference", "full_baseline") and v.cell.runs}
+    return [(references[v.cell.runs[0].reference], v) for v in cells
+            if v.cell.series == "focusnet" and v.cell.runs and v.cell.runs[0].reference in references]
+
+
+def render_reference_curve(name: str, values: list[CellValue], columns: list[str], path_base: Path,
+                           num_classes: dict[str, int]) -> list[Path]:
+    """FocusNet's accuracy against its reference's own accuracy (both mean ± std over seeds), one point per
+    reference, the fully trained Baseline as a dashed line, the band of the paper's poorest references (1.5-2.6x
+    chance) shaded, and the marked points annotated."""
+    fig, axes = plt.subplots(1, len(columns), figsize=(6.5 * len(columns), 4.6), squeeze=False)
+    for ax, column in zip(axes[0], columns):
+        cells = [v for v in values if v.cell.column == column]
+        points = sorted(((ref, focus) for ref, focus in reference_points(cells)
+                         if ref.mean is not None and focus.mean is not None), key=lambda pair: pair[0].mean)
+        if points:
+            ax.errorbar([r.mean for r, _ in points], [f.mean for _, f in points],
+                        xerr=[r.std or 0.0 for r, _ in points], yerr=[f.std or 0.0 for _, f in points],
+                        capsize=3, **STYLE["focusnet"] | {"label": "FocusNet against a reference of that accuracy"})
+            for ref, focus in points:
+                text = ref.cell.row.removeprefix("Reference: ") + (f"\n{ref.cell.marker}" if ref.cell.marker else "")
+                ax.annotate(text, (ref.mean, focus.mean), textcoords="offset points", xytext=(4, -14 if
+                            ref.cell.marker else 6), fontsize=7, color="black" if ref.cell.marker else "dimgrey")
+        _level(ax, cells, "full_baseline")
+        chance = 100.0 / num_classes.get(column, 10)
+        ax.axvspan(1.5 * chance, 2.6 * chance, color="grey", alpha=0.15,
+                   label="the paper's poorest references: 1.5-2.6x chance")
+        ax.set_xlim(0, 100)
+        ax.set_title(column)
+        ax.set_xlabel("the reference's own top-1 validation accuracy (%)")
+        ax.set_ylabel("FocusNet's top-1 validation accuracy (%)")
+        ax.grid(alpha=0.3)
+        missing = sum(1 for v in cells if v.mean is None and v.cell.runs)
+        if missing:
+            ax.text(0.02, 0.02, f"{missing} of {len(cells)} cells missing", transform=ax.transAxes, fontsize=8)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle(textwrap.fill(name, 120), fontsize=9)
+    fig.tight_layout()
+    written = []
+    for suffix in (".png", ".pdf"):
+        path = path_base.with_suffix(suffix)
+        _save(fig, path, dpi=150)
+        written.append(path)
+    plt.close(fig)
+    return written
+
+
 def write_figure(preset: str, name: str, root: Path = Path("."), seeds: tuple[int, ...] | None = None) -> list[Path]:
     table = build_table(preset, name, seeds)
     base = root / table_target(preset, name)
     base.parent.mkdir(parents=True, exist_ok=True)
+    if table.spec.get("x_axis") == "reference_top1":
+        from methods.data.facts import get_facts
+        classes = {cell.column: get_facts(cell.runs[0].dataset).num_classes for cell in table.cells if cell.runs}
+        return render_reference_curve(title(table), collect(table, root), table.columns, base, classes)
     return render_figure(title(table), collect(table, root), table.columns, base)
 
 

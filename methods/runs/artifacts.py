@@ -367,8 +367,9 @@ def best_and_final(rows: list[dict]) -> dict:
 
 
 def collapsed(rows: list[dict], num_classes: int) -> bool:
-    """True when the last trained epoch's training top-1 is at chance level (COLLAPSE_FACTOR x 100 / K)."""
-    trained = [row for row in rows if "train_top1" in row]
+    """True when the last trained epoch's training top-1 is at chance level (COLLAPSE_FACTOR x 100 / K). An epoch
+    the protocol stopped early on purpose (`stopped_at_step`: a reference stopped at an accuracy) is no sign of it."""
+    trained = [row for row in rows if "train_top1" in row and "stopped_at_step" not in row]
     if not trained:
         return False
     return trained[-1]["train_top1"] < COLLAPSE_FACTOR * 100.0 / num_classes

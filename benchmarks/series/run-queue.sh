@@ -11,12 +11,13 @@
 # A run with a reference waits for that reference's weights when the reference is itself in the queue, so two workers
 # never train one reference twice. Lines appended to the queue while it runs are picked up.
 #
-#   setsid nohup benchmarks/series/run-queue.sh benchmarks/series/<name>.queue [DATA_ROOT] > <name>.log 2>&1 &
+#   setsid nohup benchmarks/series/run-queue.sh benchmarks/series/<first>.queue [<next>.queue ...] > series.log 2>&1 &
 #
-# The workers consume a live copy, $WORKTREES/<name>.queue.live, made afresh at each start; append to it to add runs.
+# The workers consume a live copy of the queue files, in the order given ($WORKTREES/<first>.queue.live, made afresh
+# at each start); append to it (under its .lock) to add runs. DATA_ROOT (default ../shared/datasets) holds the data.
 set -uo pipefail
 PLAN=$(realpath "$1")
-DATA_ROOT=$(realpath "${2:-$(dirname "$0")/../../../shared/datasets}")
+DATA_ROOT=$(realpath "${DATA_ROOT:-$(dirname "$0")/../../../shared/datasets}")
 PY=${PY:-$(realpath -s "$(dirname "$0")/../../.venv/bin/python")}   # -s: a venv's python is a symlink
 SCRATCH=${SCRATCH:-/tmp/focusnet-rebuild}
 WORKERS=${WORKERS:-2}
@@ -24,7 +25,7 @@ REPO=$(realpath "$(dirname "$0")/../..")
 WORKTREES=${WORKTREES:-$(realpath "$REPO/..")/worktrees}
 mkdir -p "$WORKTREES"
 QUEUE="$WORKTREES/$(basename "$PLAN").live"
-cp "$PLAN" "$QUEUE"
+cat "$@" > "$QUEUE"
 : > "$QUEUE.seen"
 
 next_line() {   # pop the queue's first line, under a lock shared by the workers
@@ -49,7 +50,7 @@ reference_of() {   # results/<p>/<d>/<a>/<run>@<ref-arch>.<ref-run>/seed<k> -> r
 
 wait_for_reference() {   # only for a reference this series trains (a committed one is rebuilt by the trainer)
   local tree=$1 ref=$2
-  grep -q " train $ref\$" "$QUEUE" "$QUEUE.seen" "$PLAN" || return 0
+  grep -q " train $ref\$" "$QUEUE" "$QUEUE.seen" || return 0
   while [ ! -e "$tree/$ref/model.pt" ]; do
     sleep 60
   done

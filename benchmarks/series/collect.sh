@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Copy the finished records of a series' worktrees into this checkout (to commit them): for every run directory
+# that a worktree trained (its metrics.json untracked there) and that is not here yet (or differs), its metrics.json,
+# epochs.csv and logs (weights, checkpoints and restore/ stay behind: they are never committed). Prints each run
+# copied. A run whose protocol hash differs from what this checkout resolves is refused, naming it: the series
+# must train what main would train.
+#
+#   benchmarks/series/collect.sh [<commit> ...]      (default: every worktree under $WORKTREES)
+set -euo pipefail
+REPO=$(realpath "$(dirname "$0")/../..")
+WORKTREES=${WORKTREES:-$(realpath "$REPO/..")/worktrees}
+PY=${PY:-$(realpath -s "$REPO/.venv/bin/python")}
+cd "$REPO"
+commits=("$@")
+[ ${#commits[@]} -eq 0 ] && commits=($(ls "$WORKTREES" | grep -v '\.' || true))
+for commit in "${commits[@]}"; do
+  tree="$WORKTREES/$commit"
+  [ -d "$tree/results" ] || continue
+  git -C "$tree" ls-files --others -- results | grep '/metrics.json$' | sort | while read -r record; do
+    dir=$(dirname "$record")
+    if [ -e "$dir/metrics.json" ] && cmp -s "$tree/$dir/metrics.json" "$dir/metrics.json"; then
+      continue
+    fi
+    expected=$("$PY" -c "import sys; from methods.plan.protocol import resolve; from methods.plan.spec import RunSpec; print(resolve(RunSpec.from_directory(sys.argv[1])).hash)" "$dir")
+    recorded=$("$PY" -c "import json, sys; print(json.load(open(sys.argv[1]))['protocol_hash'])" "$tree/$record")
+    if [ "$expected" != "$recorded" ]; then
+      echo "REFUSED $dir: trained under protocol $recorded at $commit, this checkout resolves $expected" >&2
+      continue
+    fi
+    mkdir -p "$dir"
+    for name in metrics.json epochs.csv train.log attempts.log verified.json; do
+      [ -e "$tree/$dir/$name" ] && cp -p "$tree/$dir/$name" "$dir/$name"
+    done
+    echo "$dir (from $commit)"
+  done
+done

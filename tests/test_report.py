@@ -339,3 +339,29 @@ def test_the_forest_plot_names_every_compared_cell_and_comparison(tmp_path):
     assert first == second   # no creation date in the PDF: a rebuild of unchanged results changes no file
     demo = forest_figure(build_report("demo", PROJECT_ROOT))
     assert [label.get_text() for label in demo.axes[1].get_yticklabels()]   # the demo's comparisons are named too
+
+
+def test_the_one_sided_bound_rules_out_larger_gains_on_hand_worked_numbers():
+    # diffs 1, 2, 3: mean 2, sd 1; t(0.95, 2 df) = 2.919986: the bound is 2 + 2.919986 / sqrt(3) = 3.685843
+    result = paired({0: 91.0, 1: 92.0, 2: 93.0}, {0: 90.0, 1: 90.0, 2: 90.0})
+    assert result.upper95 == pytest.approx(2 + 2.919986 / math.sqrt(3), abs=1e-5)
+    assert paired({0: 91.0}, {0: 90.0}).upper95 is None
+
+
+def test_a_trained_seeds_only_claim_leaves_out_the_seeds_on_which_a_row_collapsed():
+    table, values = empty_cells("paper", "mnist_ten_seeds")
+    cells = {v.cell.row: v for v in values}
+    baseline, focusnet = cells["Baseline"], cells["FocusNet (Ours)"]
+    baseline.values, baseline.final, baseline.seeds = [99.0, 99.1, 99.0], [99.0, 99.1, 99.0], [0, 1, 2]
+    baseline.collapsed_by_seed = {3: (11.35, 11.35)}          # seed 3's Baseline fell to chance
+    focusnet.values, focusnet.final, focusnet.seeds = [99.1, 99.1, 99.2, 99.1], [99.0] * 4, [0, 1, 2, 3]
+    compared = comparisons(load_claims(), {"mnist_ten_seeds": (table, values)}).set_index("claim")
+    everything = compared.loc["suite-ten-seeds-focusnet-beats-baseline"]
+    trained = compared.loc["suite-ten-seeds-focusnet-beats-baseline-trained-seeds"]
+    # seed 3's +87.75 beside +0.1, 0.0, +0.2: a mean no trained network shows, and a spread no test decides
+    assert everything["seeds"] == "0,1,2,3" and everything["mean_diff"] == pytest.approx(88.05 / 4)
+    assert everything["verdict"] == "not significant"
+    assert trained["seeds"] == "0,1,2" and trained["mean_diff"] == pytest.approx(0.1, abs=1e-9)
+    verdicts = claim_verdicts(load_claims(), compared.reset_index()).set_index("claim")
+    assert "1 seed(s) left out where a row collapsed" in verdicts.loc[
+        "suite-ten-seeds-focusnet-beats-baseline-trained-seeds", "basis"]

@@ -66,6 +66,16 @@ class Paired:
         return sum(self.diffs) / len(self.diffs) if self.diffs else None
 
     @property
+    def upper95(self) -> float | None:
+        """The one-sided 95 % upper confidence bound of the mean difference: the data rule out a larger gain (an
+        equivalence bound: 'better beats worse by less than this, with 95 % confidence')."""
+        if len(self.diffs) < 2:
+            return None
+        from scipy import stats
+        return self.mean + stats.t.ppf(0.95, len(self.diffs) - 1) * statistics.stdev(self.diffs) / math.sqrt(
+            len(self.diffs))
+
+    @property
     def ci95(self) -> tuple[float, float] | None:
         """The two-sided 95 % t-interval of the mean difference over seeds (>= 2 seeds)."""
         if len(self.diffs) < 2:
@@ -184,10 +194,11 @@ def _claim_pairs_by_scope(claim: dict, tables: dict):
 
 
 EPOCHS = (("best", "compared_by_seed"), ("final", "compared_final_by_seed"))   # which epoch's accuracy, and the CellValue field
+TRAINED_ONLY = (("best", "by_seed"), ("final", "final_by_seed"))               # the same, collapsed seeds left out
 COMPARISON_COLUMNS = ["claim", "scope", "table", "column", "better", "worse", "seeds", "n"] + [
     f"{prefix}{name}" for prefix in ("", "final ")
-    for name in ("mean_diff", "ci95 low", "ci95 high", "p_holm (better > worse)", "p_holm (better < worse)",
-                 "verdict")]
+    for name in ("mean_diff", "ci95 low", "ci95 high", "upper95", "p_holm (better > worse)",
+                 "p_holm (better < worse)", "verdict")]
 
 
 def comparisons(claims: dict, tables: dict) -> pd.DataFrame:
@@ -202,15 +213,18 @@ def comparisons(claims: dict, tables: dict) -> pd.DataFrame:
             if key in seen:   # the same two runs shown by two tables of a preset are compared once
                 continue
             seen.add(key)
+            collapsed_seeds = set(better.collapsed_by_seed) | set(worse.collapsed_by_seed)
             row = {"claim": claim["id"], "scope": scope, "table": name, "column": better.cell.column,
                    "better": better.cell.row, "worse": worse.cell.row,
-                   "_collapsed": len(set(better.collapsed_by_seed) | set(worse.collapsed_by_seed))}
-            for epoch, field in EPOCHS:
+                   "_collapsed": 0 if claim.get("trained_seeds_only") else len(collapsed_seeds),
+                   "_left_out": len(collapsed_seeds) if claim.get("trained_seeds_only") else 0}
+            for epoch, field in TRAINED_ONLY if claim.get("trained_seeds_only") else EPOCHS:
                 result = paired(getattr(better, field), getattr(worse, field))
                 prefix = "" if epoch == "best" else "final "
                 low, high = result.ci95 or (None, None)
                 row.update({"seeds": ",".join(map(str, result.seeds)), "n": len(result.seeds),
                             f"{prefix}mean_diff": result.mean, f"{prefix}ci95 low": low, f"{prefix}ci95 high": high,
+                            f"{prefix}upper95": result.upper95,
                             f"_{prefix}p_greater": result.p_value, f"_{prefix}p_less": result.p_less,
                             f"{prefix}verdict": result.verdict,
                             f"_{prefix}collapsed_sides": (_collapsed_among(better, result.seeds),
@@ -220,7 +234,7 @@ def comparisons(claims: dict, tables: dict) -> pd.DataFrame:
     for row in rows:
         for prefix in ("", "final "):
             row[f"{prefix}verdict"] = _flag_collapse(row[f"{prefix}verdict"], *row[f"_{prefix}collapsed_sides"])
-    return pd.DataFrame(rows, columns=COMPARISON_COLUMNS + ["_collapsed"])
+    return pd.DataFrame(rows, columns=COMPARISON_COLUMNS + ["_collapsed", "_left_out"])
 
 
 def _collapsed_among(value: CellValue, seeds: list[int]) -> bool:
@@ -266,10 +280,13 @@ def claim_verdicts(claims: dict, compared: pd.DataFrame) -> pd.DataFrame:
         scoped, analogues = own[own["scope"] == IN_SCOPE], own[own["scope"] == ANALOGUE]
         verdict, counts = _overall(scoped["verdict"])
         collapsed = int(own["_collapsed"].sum()) if len(own) else 0
+        left_out = int(own["_left_out"].sum()) if len(own) else 0
         basis = "; ".join(text for text, present in (("paired t-test over seeds", (own["n"] > 1).any()),
                                                      ("one run, sign only", (own["n"] == 1).any()),
                                                      (f"{collapsed} collapsed seed(s) compared at their accuracy",
-                                                      collapsed > 0)) if present)
+                                                      collapsed > 0),
+                                                     (f"{left_out} seed(s) left out where a row collapsed",
+                                                      left_out > 0)) if present)
         rows.append({"claim": claim["id"], "table": claim["table"], "verdict": verdict,
                      "final-epoch verdict": _overall(scoped["final verdict"])[0], "in scope": len(scoped),
                      "supported": counts["supported"], "contradicted": counts["contradicted"],
@@ -441,7 +458,7 @@ def build_report(preset: str, root: Path = Path("."), seeds: tuple[int, ...] | N
     compared, orders = comparisons(claims, tables), row_orders(tables)
     return {"preset": preset, "tables": tables,
             "summary": table_summary(tables, claims["tolerance_pp"], root, preset, orders),
-            "claims": claim_verdicts(claims, compared), "comparisons": compared.drop(columns="_collapsed"),
+            "claims": claim_verdicts(claims, compared), "comparisons": compared.drop(columns=["_collapsed", "_left_out"]),
             "orders": orders,
             "tolerance": claims["tolerance_pp"]}
 
@@ -469,9 +486,12 @@ def _legend(report: dict) -> list[str]:
         "table's comparisons are Holm-adjusted as a family (per scope and direction), and the verdict rests on the "
         f"adjusted p of the direction it names: supported at p_holm (better > worse) < {ALPHA}, contradicted at "
         f"p_holm (better < worse) < {ALPHA}, else not significant; with one seed it uses the sign only and says "
-        "'one run'. 95 % CI: the two-sided t-interval of the mean difference over seeds. A seed that collapsed "
+        "'one run'. 95 % CI: the two-sided t-interval of the mean difference over seeds; upper95: its one-sided 95 % "
+        "upper bound, the largest gain the seeds do not rule out (better beats worse by less than that, with 95 % "
+        "confidence). A seed that collapsed "
         "(training at chance) is compared at its accuracy, as an outcome of the protocol (its table cell counts it "
-        "apart, never in a mean), and the claim's basis says so; a support won against a collapsed row reads "
+        "apart, never in a mean), and the claim's basis says so (a claim marked trained_seeds_only leaves out the seeds "
+        "on which either row collapsed, and its basis says how many); a support won against a collapsed row reads "
         "'supported (against a collapsed row)', a contradiction by one 'contradicted (by a collapsed row)': they "
         "show that a row fails to train, not which of two trained rows is better. Each is judged twice: at the best "
         "epoch (what the tables show, selected on the test split) and at the final epoch (no selection). Claims "

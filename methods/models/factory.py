@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from methods.models.lenet import LeNet5
+from methods.models.lenet import VARIANTS as LENET_VARIANTS, LeNet5
 from methods.models.mobilenet import build_mobilenetv2
 from methods.models.resnet import CONSTRUCTORS as RESNETS, build_resnet
 
@@ -19,10 +19,11 @@ def build_model(arch: str, num_classes: int, *, family: str, in_channels: int = 
     if arch not in ARCHS:
         raise ValueError(f"unknown arch {arch!r}; valid archs: {', '.join(ARCHS)}, or timm_<name> for any "
                          "architecture of timm.list_models()")
-    if arch == "lenet5":
+    if arch in LENET_VARIANTS:
         if family != "small":
-            raise ValueError("lenet5 is defined for 28x28 inputs only; use family 'small'")
-        return LeNet5(num_classes, in_channels)
+            raise ValueError(f"{arch} is defined for 28x28 inputs only; use family 'small'")
+        activation, pool, init = LENET_VARIANTS[arch]
+        return LeNet5(num_classes, in_channels, activation, pool, init)
     if arch in RESNETS:
         return build_resnet(arch, num_classes, family, in_channels)
     return build_mobilenetv2(num_classes, family, in_channels)

@@ -92,6 +92,7 @@ def resolve(spec: RunSpec) -> Protocol:
     except config.ConfigError as error:
         raise SpecError(str(error)) from None
     check_arch(spec.arch)
+    facts = with_recipe(facts, spec.run.schedule)
     method, options = _method_and_options(spec.run)
     if method.needs_reference != (spec.reference is not None):
         need = "needs a reference '@<arch>.<run>'" if method.needs_reference else "takes no reference"
@@ -189,6 +190,17 @@ def dataset_facts(preset: str, dataset: str) -> DatasetFacts:
     return get_facts(dataset).replace(**changes)
 
 
+def with_recipe(facts: DatasetFacts, tokens: tuple[str, ...]) -> DatasetFacts:
+    """The dataset's facts with a run's recipe tokens applied: `b<k>` trains at batch size k, `raw` feeds pixels
+    in [0, 1] without the mean/std normalisation. Both live in the recorded facts, so only such runs hash apart."""
+    for token in tokens:
+        if token == "raw":
+            facts = facts.replace(mean=tuple(0.0 for _ in facts.mean), std=tuple(1.0 for _ in facts.std))
+        elif token.startswith("b"):
+            facts = facts.replace(batch_size=int(token[1:]))
+    return facts
+
+
 def schedule(facts: DatasetFacts, tokens: tuple[str, ...]) -> dict:
     """Epochs, lr milestones and decay; `e<k>` stops at epoch k, `const` drops the milestones, `w<k>` ramps the lr
     linearly from ~0 over the first k epochs' steps (a key recorded only when set, so other runs keep their hash);
@@ -202,7 +214,7 @@ def schedule(facts: DatasetFacts, tokens: tuple[str, ...]) -> dict:
             milestones = []
         elif token.startswith("w"):
             warmup = int(token[1:])
-        else:
+        elif token.startswith("e"):
             epochs = int(token[1:])
     resolved = {"epochs": epochs, "milestones": [m for m in milestones if m < epochs], "gamma": 0.1}
     if warmup:

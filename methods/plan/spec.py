@@ -2,7 +2,8 @@
 
 A run name reads  <method>[-<opt>=<val>,...][~<schedule>][@<ref-arch>.<ref-run>]
 e.g. `baseline`, `focusnet-terms=cls+ent@resnet18.baseline`, `baseline~e30-const`, `baseline~a20` (stopped at the
-first step whose validation top-1 reaches 20 %).
+first step whose validation top-1 reaches 20 %). Two recipe tokens change what the dataset's recipe leaves open:
+`b<k>` the batch size, `raw` the input scaling (pixels in [0, 1], no mean/std normalisation).
 Its directory is methods.plan.layout's RUN_DIR_PATTERN; a reference run is the run of that name and architecture on
 the same preset, dataset and seed. What a run trains under is its protocol (methods.plan.protocol).
 """
@@ -16,7 +17,7 @@ from methods.plan import layout
 from methods.plan.layout import MAX_SEED, NAME_PART as _NAME_PART, SEED_PART as _SEED
 
 _OPTION = re.compile(r"^([a-z0-9_]+)=([A-Za-z0-9_.+-]+)$")    # values as a user writes them: 1e-3, -0.5, cls+att
-_SCHEDULE_TOKEN = re.compile(r"^(e[0-9]+|const|w[0-9]+|a[0-9]+)$")
+_SCHEDULE_TOKEN = re.compile(r"^(e[0-9]+|const|w[0-9]+|a[0-9]+|b[1-9][0-9]*|raw)$")
 
 
 class SpecError(ValueError):
@@ -54,7 +55,7 @@ def parse_run_name(text: str) -> RunName:
     for token in schedule:
         if not _SCHEDULE_TOKEN.match(token):
             raise SpecError(f"run name {text!r}: schedule token {token!r} is not e<epochs>, const, "
-                            "w<warm-up epochs> or a<val top-1 %>")
+                            "w<warm-up epochs>, a<val top-1 %>, b<batch size> or raw")
     if any(token.startswith("a") for token in schedule) and len(schedule) > 1:
         raise SpecError(f"run name {text!r}: a<val top-1 %> (stop at the first step of epoch 1 that reaches it, at "
                         "constant lr) stands alone; write e.g. baseline~a20")

@@ -427,7 +427,7 @@ def _estimate(missing: set[str], durations: dict[tuple, list[float]]) -> tuple[f
     from the throughput benchmark's rate for that arch at the dataset's image size (training images only); and
     how many missing runs have neither to go by."""
     hours, unknown = 0.0, 0
-    for directory in missing:
+    for directory in sorted(missing):   # a fixed order: the float sum is then the same in every process
         run = RunSpec.from_directory(directory)
         known = durations.get((run.dataset, run.arch, run.run.method)) or durations.get((run.dataset, run.arch))
         if known:

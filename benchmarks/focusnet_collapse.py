@@ -31,7 +31,7 @@ from methods.engine.evaluate import evaluate
 from methods.engine.trainer import load_reference
 from methods.method import default_options
 from methods.models import build_model
-from methods.registry import get_method_class
+from methods.zoo import get_method_class
 from methods.plan.protocol import dataset_facts, resolve
 from methods.plan.spec import RunSpec, parse_run_name
 

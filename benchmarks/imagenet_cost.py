@@ -17,7 +17,7 @@ from methods import cpu_isa  # noqa: E402
 
 cpu_isa.pin(None)
 from methods import api  # noqa: E402
-from methods.data.facts import get_facts  # noqa: E402
+from methods.plan.facts import get_facts  # noqa: E402
 
 ARCHS = ("resnet18", "resnet34")
 SUSTAINED_TFLOPS = (25, 100)   # an assumed range for ResNets on one H100 (memory-bound BatchNorm and ReLU layers)

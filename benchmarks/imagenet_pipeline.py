@@ -27,7 +27,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from methods.data.batches import _FileDataset, derive_seed, file_transform  # noqa: E402
-from methods.data.facts import get_facts  # noqa: E402
+from methods.plan.facts import get_facts  # noqa: E402
 from methods.data.splits import FileSplit, open_rgb  # noqa: E402
 
 GPU_RATES = (1000, 3000, 6000, 9000)  # training images/s of one GPU, for the workers-per-GPU table

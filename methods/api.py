@@ -28,9 +28,9 @@ def job_protocol(spec: RunSpec) -> Protocol:
 def train(protocol: Protocol, runtime: Runtime, log: Path | str | None = None) -> dict:
     """Train one run, or read it off a longer constant-lr run of the same spec that the preset trains anyway
     (methods.engine.derive). A run its protocol trains with several processes, asked for from a single process,
-    has them launched (methods.plan.launch: torchrun, or srun inside a SLURM allocation); `log` is where their
+    has them launched (methods.plan.world: torchrun, or srun inside a SLURM allocation); `log` is where their
     rank 0 appends its output too."""
-    from methods.plan.launch import launched_world
+    from methods.plan.world import launched_world
     from methods.plan.grid import donor_for, snapshot_epochs_for
     spec = protocol.spec
     donor = donor_for(spec)
@@ -39,9 +39,9 @@ def train(protocol: Protocol, runtime: Runtime, log: Path | str | None = None) -
         return derive_run(protocol, resolve(donor))
     world = launched_world()
     if protocol.processes > 1 and not world.distributed:
-        from methods.plan.launch import launch_processes
+        from methods.engine.launcher import launch_processes
         return launch_processes(protocol, runtime, log)
-    from methods.engine.trainer import train_run
+    from methods.engine.lifecycle import train_run
     runtime = replace(runtime, threads=within_allocation(runtime.threads),
                       snapshot_epochs=tuple(snapshot_epochs_for(spec)))
     return train_run(protocol, runtime, world=world)
@@ -79,7 +79,7 @@ def check_data(preset: str, dataset: str, runtime: Runtime, stamp: Path) -> dict
     summary = {"dataset": dataset, "preset": preset, "source": settings["data_source"],
                "train": describe_split(train_split), "val": describe_split(val_split)}
     if settings["data_source"] == "real" and facts.root_dir:
-        from methods.data.checksums import file_digests
+        from methods.runs.checksums import file_digests
         summary["copy"] = file_digests(runtime.data_root / facts.root_dir)
     save_json(summary, stamp)
     return summary
@@ -90,7 +90,7 @@ def complexity(method: str, arch: str, family: str, num_classes: int, image_size
     from methods.method import default_options
     from methods.models import build_model
     from methods.models.complexity import count_flops, count_params
-    from methods.registry import get_method_class
+    from methods.zoo import get_method_class
     from methods.runs.files import save_json
     method_cls = get_method_class(method)
     build = lambda: build_model(arch, num_classes, family=family)   # noqa: E731

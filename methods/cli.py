@@ -106,7 +106,7 @@ def add_cpu_isa(parser: argparse.ArgumentParser) -> None:
 
 def _writes_logs() -> bool:
     """Rank 0 of several processes (or a single one) writes the run's logs; the others keep quiet."""
-    from methods.plan.launch import launched_world
+    from methods.plan.world import launched_world
     return launched_world().main
 
 

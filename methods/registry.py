@@ -1,11 +1,9 @@
-"""The method registry: a method is one module under methods/zoo/ that registers one class by key.
+"""The method registry: a method is one module under methods/zoo/ that registers one class by key (look a class up
+with methods.zoo.get_method_class, which imports the zoo first).
 
 Adding a method = one new file with a `@register("key")` class plus its entry in config/methods.yaml.
 """
 from __future__ import annotations
-
-import importlib
-import pkgutil
 
 from methods.method import Method
 
@@ -22,20 +20,6 @@ def register(key: str):
     return add
 
 
-def _import_zoo() -> None:
-    import methods.zoo as zoo
-    for info in pkgutil.iter_modules(zoo.__path__):
-        importlib.import_module(f"methods.zoo.{info.name}")
-
-
-def method_keys() -> list[str]:
-    _import_zoo()
-    return sorted(_REGISTRY)
-
-
-def get_method_class(key: str) -> type[Method]:
-    _import_zoo()
-    if key not in _REGISTRY:
-        raise KeyError(f"unknown method {key!r}; registered methods: {', '.join(sorted(_REGISTRY))} "
-                       f"(add one as a module under methods/zoo/)")
-    return _REGISTRY[key]
+def registered() -> dict[str, type[Method]]:
+    """The classes registered so far, by key (methods.zoo imports every method module first)."""
+    return dict(_REGISTRY)

@@ -55,7 +55,7 @@ def test_a_dataset_and_its_table_added_by_yaml_alone_train_and_build(tmp_path, m
 
 
 def test_a_storage_the_reader_cannot_honour_is_refused_naming_the_fix(extended_config):
-    from methods.data.facts import get_facts
+    from methods.plan.facts import get_facts
     path = extended_config / "datasets.yaml"
     path.write_text(path.read_text().replace("storage: tensor\n  train_size: 6", "storage: files\n  train_size: 6"))
     with pytest.raises(config.ConfigError, match=r"entry 'fashion': storage 'files' cannot be honoured by reader "
@@ -65,7 +65,7 @@ def test_a_storage_the_reader_cannot_honour_is_refused_naming_the_fix(extended_c
 
 
 def test_a_bad_field_is_one_line_naming_file_entry_and_field(extended_config):
-    from methods.data.facts import get_facts
+    from methods.plan.facts import get_facts
     path = extended_config / "datasets.yaml"
     path.write_text(path.read_text().replace("num_classes: 3", "num_classes: three"))
     with pytest.raises(config.ConfigError, match=r"datasets.yaml: entry 'fashion': field 'num_classes': 'three' is not"):
@@ -74,7 +74,7 @@ def test_a_bad_field_is_one_line_naming_file_entry_and_field(extended_config):
 
 
 def test_an_unknown_reader_lists_the_formats(extended_config):
-    from methods.data.facts import get_facts
+    from methods.plan.facts import get_facts
     path = extended_config / "datasets.yaml"
     path.write_text(path.read_text().replace("reader: idx\n  root_dir: fashion", "reader: npz\n  root_dir: fashion"))
     with pytest.raises(config.ConfigError, match=r"reader 'npz' is not a format the suite reads; formats: idx, "):

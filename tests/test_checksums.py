@@ -2,9 +2,9 @@
 they match the published MD5s (config/datasets.yaml published_md5)."""
 import hashlib
 
-from methods.data import checksums
-from methods.data.checksums import checksum_status, file_digests
-from methods.data.facts import get_facts, published_checksums
+from methods.runs import checksums
+from methods.runs.checksums import checksum_status, file_digests
+from methods.plan.facts import get_facts, published_checksums
 from methods.plan.protocol import resolve
 from methods.plan.spec import RunSpec
 

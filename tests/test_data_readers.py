@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from methods.data import DatasetError, FileSplit, TensorSplit, get_facts, load_splits, make_batches
-from methods.data.facts import dataset_names
+from methods.plan.facts import dataset_names
 from methods.data.readers import tiny_imagenet
 
 RNG = np.random.default_rng(0)

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from methods.models import build_model
-from methods.registry import get_method_class
+from methods.zoo import get_method_class
 from methods.zoo.ddgsd import DDGSD, ddgsd_loss, linear_mmd2
 
 from helpers import method_options, train_steps

@@ -12,7 +12,7 @@ import methods
 from helpers import config_with, run_outcome, same
 from methods import PROJECT_ROOT
 from methods.data.batches import make_batches, shard_of
-from methods.plan.launch import SINGLE, World, launched_world
+from methods.plan.world import SINGLE, World, launched_world
 from methods.plan.protocol import resolve
 from methods.plan.spec import RunSpec, SpecError
 
@@ -37,7 +37,7 @@ def test_each_process_takes_a_contiguous_share_of_every_global_batch():
 
 
 def test_shards_partition_the_same_seeded_batches_and_the_evaluation():
-    from methods.data.facts import get_facts
+    from methods.plan.facts import get_facts
     from methods.data.splits import TensorSplit
     facts = get_facts("mnist").replace(augment="none")
     split = TensorSplit(torch.zeros(40, 1, 28, 28, dtype=torch.uint8), torch.arange(40) % 10)

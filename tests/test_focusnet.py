@@ -16,7 +16,7 @@ import math
 import pytest
 import torch
 
-from methods.registry import get_method_class
+from methods.zoo import get_method_class
 from methods.zoo.focusnet import (FocusNet, attention_regulariser, classification_loss, entropy,
                                   multi_warm_label)
 

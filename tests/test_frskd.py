@@ -25,7 +25,7 @@ import torch
 from methods.method import default_options
 from methods.models import build_model
 from methods.models.complexity import count_flops, count_params
-from methods.registry import get_method_class
+from methods.zoo import get_method_class
 from methods.zoo.frskd import FRSKD, FRSKDNoFeature, attention_map, feature_loss, max_pool_same
 
 from helpers import train_steps

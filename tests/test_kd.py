@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from methods.models import build_model
-from methods.registry import get_method_class
+from methods.zoo import get_method_class
 from methods.zoo.kd import KD, kd_terms
 
 from helpers import assert_reference_frozen, method_options, train_steps

@@ -116,3 +116,13 @@ def _listing(root: Path) -> dict[str, tuple[int, int]]:
             stat = path.stat()
             files[str(path.relative_to(root))] = (stat.st_size, stat.st_mtime_ns)
     return files
+
+
+def test_the_import_linter_contracts_hold():
+    """The static picture (pyproject.toml [tool.importlinter]): the layers import only downward, and planning, run
+    records and reporting import neither torch nor the engine, function-local imports included (grimp reads them)."""
+    import shutil
+    lint = shutil.which("lint-imports") or str(Path(sys.executable).with_name("lint-imports"))
+    result = subprocess.run([lint, "--no-cache"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "2 kept, 0 broken" in result.stdout

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from methods.method import default_options
-from methods.registry import get_method_class, method_keys
+from methods.zoo import get_method_class, method_keys
 
 from helpers import train_steps
 

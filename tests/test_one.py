@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from methods.models import build_model
-from methods.registry import get_method_class
+from methods.zoo import get_method_class
 from methods.zoo.one import ONE, ensemble_logits, one_loss, rampup_weight
 
 from helpers import method_options, train_steps

@@ -56,7 +56,7 @@ def test_an_option_added_later_is_recorded_only_off_its_earlier_value():
 
 
 def test_every_methods_options_class_has_the_declared_fields_and_types():
-    from methods.registry import get_method_class
+    from methods.zoo import get_method_class
     for key in method_keys():
         cls = get_method_class(key)
         fields = {field.name: field.type for field in dataclasses.fields(cls.Options)}

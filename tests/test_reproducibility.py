@@ -14,7 +14,8 @@ from methods.plan.protocol import resolve
 
 from methods import PROJECT_ROOT, cpu_isa
 from methods.plan.config import read_yaml, validate, ConfigError
-from methods.engine.trainer import Runtime, train_run
+from methods.engine import lifecycle
+from methods.engine.trainer import RunError, Runtime, train_run
 from methods.engine.verify import (Difference, VerifyError, first_difference, rebuild_weights, recorded_threads,
                                    verify_run)
 from methods.plan.spec import RunSpec
@@ -180,7 +181,9 @@ def test_a_reference_without_weights_is_rebuilt_verified_before_the_run_trains(f
     import shutil
     shutil.rmtree(directory / "restore")
     (directory / "model.pt").unlink()
-    train_run(resolve(FOCUSNET), RUNTIME, root=finished)
+    with pytest.raises(RunError, match="has no weights here; rebuild them first"):   # the trainer alone never rebuilds
+        train_run(resolve(FOCUSNET), RUNTIME, root=finished)
+    lifecycle.train_run(resolve(FOCUSNET), RUNTIME, root=finished)          # the lifecycle does, verified
     assert (finished / FOCUSNET.directory / "metrics.json").exists()
     import torch
     rebuilt = torch.load(directory / "model.pt", weights_only=True)["state_dict"]

@@ -21,7 +21,7 @@ import torch
 
 from methods.method import default_options
 from methods.models import build_model
-from methods.registry import get_method_class
+from methods.zoo import get_method_class
 from methods.zoo.tfkd import TfKDReg, TfKDSelf, regularization_loss, self_distillation_loss, virtual_teacher
 
 from helpers import train_steps

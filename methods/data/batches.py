@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from methods.data.errors import DatasetError
-from methods.data.facts import DatasetFacts
+from methods.plan.facts import DatasetFacts
 from methods.data.image_store import StoreBatches, StoreSplit
 from methods.data.splits import FileSplit, Split, TensorSplit
 from methods.data.tensor_ops import normalise, random_crop_flip, resize_uint8

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from methods.data.facts import DatasetFacts
+from methods.plan.facts import DatasetFacts
 
 
 class DatasetError(Exception):

@@ -4,8 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from methods.data.errors import DatasetError, where_to_get
-from methods.data.facts import DatasetFacts
-from methods.data.readers import FORMATS
+from methods.plan.facts import DatasetFacts
+from methods.data.readers import reader_of
 from methods.data.splits import Split
 from methods.data.synthetic import synthetic_splits
 
@@ -31,7 +31,7 @@ def load_splits(facts: DatasetFacts, source: str, root: str | Path | None, *, sy
         from methods.data.digits import digits_splits   # scikit-learn: imported only for the demo
         train, val = digits_splits()
     else:
-        train, val = FORMATS[facts.reader].reader()(facts, _data_dir(facts, root), cache_dir)
+        train, val = reader_of(facts.reader)(facts, _data_dir(facts, root), cache_dir)
     check_sizes(facts, train, val)
     return train, val
 

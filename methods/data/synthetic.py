@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from methods.data.errors import DatasetError
-from methods.data.facts import DatasetFacts
+from methods.plan.facts import DatasetFacts
 from methods.data.splits import FileSplit, Split, TensorSplit
 from methods.data.tensor_ops import crop_windows, resize_uint8
 

@@ -1,5 +1,5 @@
 """One run trained by several processes with torch.distributed: DistributedDataParallel averages the gradients, NCCL
-on GPUs and gloo on CPUs. A process learns its place from its launcher's environment (methods.plan.launch:
+on GPUs and gloo on CPUs. A process learns its place from its launcher's environment (methods.plan.world:
 torchrun's RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR / MASTER_PORT, or srun's task variables). Rank 0 writes
 every file of the run directory; the others compute and agree."""
 from __future__ import annotations
@@ -9,7 +9,7 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
-from methods.plan.launch import World
+from methods.plan.world import World
 
 
 def start(world: World, device: torch.device, timeout_s: float = 1800) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from methods.engine import distributed
-from methods.plan.launch import SINGLE, World
+from methods.plan.world import SINGLE, World
 from methods.engine.speed import EngineOptions
 
 

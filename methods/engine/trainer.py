@@ -25,11 +25,11 @@ from methods.engine.speed import EngineOptions
 from methods.engine.weights import load_model, versions, write_model
 from methods.method import recorded_options
 from methods.models import build_model
-from methods.plan.launch import SINGLE, World
+from methods.plan.world import SINGLE, World
 from methods.plan.protocol import Protocol
 from methods.plan.runtime import Runtime
 from methods.plan.spec import RunSpec
-from methods.registry import get_method_class
+from methods.zoo import get_method_class
 from methods.runs.artifacts import LAST, ArtifactError, RunArtifacts
 from methods.runs.epoch_log import EpochLog
 
@@ -42,10 +42,22 @@ class RunPreempted(RunError):
     """Stopped by a preemption signal after writing a checkpoint; the rerun resumes there."""
 
 
-def train_run(protocol: Protocol, runtime: Runtime, root: Path = Path("."), world: World = SINGLE) -> dict:
+def require_weights(reference: Protocol, runtime: Runtime, root: Path) -> None:
+    """The trainer's own check of a reference: its weights must be here (methods.engine.lifecycle rebuilds missing
+    ones by a verified retraining before it trains)."""
+    artifacts = RunArtifacts(reference.spec, root, reference)
+    present = artifacts.model_path.exists() or (artifacts.restore_dir / artifacts.model_path.name).exists()
+    if artifacts.metrics_path.exists() and not present:
+        raise RunError(f"reference {reference.spec.directory} has no weights here; rebuild them first: python -m "
+                       f"methods verify {reference.spec.directory} --install-weights")
+
+
+def train_run(protocol: Protocol, runtime: Runtime, root: Path = Path("."), world: World = SINGLE,
+              prepare_reference=require_weights) -> dict:
     """Train one run of a resolved protocol into its directory, holding the directory's lock (one writer at a
     time). With several processes (`world`, as the launcher placed this one) rank 0 holds the lock and writes every
-    file; the others train their share and stay silent."""
+    file; the others train their share and stay silent. prepare_reference(reference, runtime, root) runs under the
+    lock before anything is seeded: the lifecycle (methods.engine.lifecycle) passes the one that rebuilds weights."""
     if protocol.processes != world.size:
         raise RunError(f"{protocol.spec.directory}: its protocol trains with {protocol.processes} process(es), this "
                        f"one was started as {world.size}; start it with python -m methods train "
@@ -58,7 +70,7 @@ def train_run(protocol: Protocol, runtime: Runtime, root: Path = Path("."), worl
         distributed.start(world, device)
     try:
         with artifacts.exclusive() if world.main else contextlib.nullcontext(), _silent_unless(world.main):
-            return _train_locked(protocol, runtime, artifacts, root, world, device)
+            return _train_locked(protocol, runtime, artifacts, root, world, device, prepare_reference)
     except ArtifactError as error:
         raise RunError(str(error)) from None
     finally:
@@ -76,7 +88,7 @@ def _silent_unless(speaks: bool):
 
 
 def _train_locked(protocol: Protocol, runtime: Runtime, artifacts: RunArtifacts, root: Path, world: World,
-                  device: torch.device | None) -> dict:
+                  device: torch.device | None, prepare_reference) -> dict:
     spec, digest = protocol.spec, protocol.hash
     restored = None
     if world.main:
@@ -88,7 +100,7 @@ def _train_locked(protocol: Protocol, runtime: Runtime, artifacts: RunArtifacts,
         say_done(spec, restored)
         return restored
     if protocol.reference is not None and world.main:   # before seeding: a rebuild trains, not moving this RNG
-        ensure_weights(protocol.reference, runtime, root, rebuild=not world.distributed)
+        prepare_reference(protocol.reference, runtime, root)
     distributed.barrier(world)
     if runtime.threads:
         torch.set_num_threads(runtime.threads)
@@ -357,23 +369,6 @@ def load_reference(reference: Protocol, root: Path = Path(".")) -> torch.nn.Modu
         return load_model(RunArtifacts(reference.spec, root, reference), "reference run")
     except ArtifactError as error:
         raise RunError(str(error)) from None
-
-
-def ensure_weights(reference: Protocol, runtime: Runtime, root: Path, rebuild: bool = True) -> None:
-    """A finished reference whose weights are not on this machine (published runs commit no model.pt) gets them
-    rebuilt by a verified retraining (methods.engine.verify.rebuild_weights); `rebuild=False` (a run of several
-    processes, which would wait on it) says how to rebuild them first instead."""
-    from methods.engine.verify import VerifyError, rebuild_weights, weights_of
-    artifacts = RunArtifacts(reference.spec, root, reference)
-    if artifacts.metrics_path.exists() and weights_of(artifacts) is None:
-        if not rebuild:
-            raise RunError(f"reference {reference.spec.directory} has no weights here; rebuild them first: python -m "
-                           f"methods verify {reference.spec.directory} --install-weights")
-        try:
-            rebuild_weights(reference, replace(runtime, stop_after_epoch=None, snapshot_epochs=()), root,
-                            say=lambda text: print(text, flush=True))
-        except VerifyError as error:
-            raise RunError(str(error)) from None
 
 
 def _restore_or_set_aside(spec: RunSpec, artifacts: RunArtifacts) -> dict | None:

@@ -28,7 +28,7 @@ def load_model(artifacts: RunArtifacts, role: str = "reference run") -> torch.nn
     differs from its sealed checksum is healed from restore/ first."""
     from methods.method import recorded_options
     from methods.models import build_model
-    from methods.registry import get_method_class
+    from methods.zoo import get_method_class
     if artifacts.heal_weights():
         print(f"[{artifacts.spec.directory}] {MODEL} differed from its sealed copy: healed from {RESTORE}/", flush=True)
     artifacts.current_metrics(role)

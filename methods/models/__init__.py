@@ -2,13 +2,13 @@
 
 `build_model` makes a network; `split_head` and `resnet_stages` give methods uniform access to the
 penultimate features, the classifier and the ResNet stage outputs. Complexity counting lives in
-`methods.models.complexity`. The architectures' names are in `methods.models.names`, torch-free.
+`methods.models.complexity`. The architectures' names are in `methods.plan.archs`, torch-free.
 
-Names are imported on first use (PEP 562), so reading the names (planning) does not import torch.
+Names are imported on first use (PEP 562).
 """
 from importlib import import_module
 
-_HOMES = {"ARCHS": "names", "FAMILIES": "names", "build_model": "factory", "resnet_stages": "parts",
+_HOMES = {"ARCHS": "factory", "FAMILIES": "factory", "build_model": "factory", "resnet_stages": "parts",
           "split_head": "parts"}
 __all__ = sorted(_HOMES)
 

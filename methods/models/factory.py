@@ -7,7 +7,7 @@ from methods.models.lenet import VARIANTS as LENET_VARIANTS, LeNet5
 from methods.models.mobilenet import build_mobilenetv2
 from methods.models.resnet import CONSTRUCTORS as RESNETS, build_resnet
 
-from methods.models.names import ARCHS, FAMILIES, TIMM_PREFIX  # noqa: F401  (re-exported)
+from methods.plan.archs import ARCHS, FAMILIES, TIMM_PREFIX  # noqa: F401  (re-exported)
 
 
 def build_model(arch: str, num_classes: int, *, family: str, in_channels: int = 3) -> nn.Module:

@@ -8,7 +8,7 @@ class InputSizeError(ValueError):
     pass
 
 
-# The variants the recipe study compares (arch names in methods/models/names.py): what the paper leaves open about
+# The variants the recipe study compares (arch names in methods/plan/archs.py): what the paper leaves open about
 # its LeNet-5. `lenet5` is the suite's (ReLU, max-pool, PyTorch's default initialisation); `lenet5_classic` the 1998
 # form's activation and pooling (tanh, average-pool; same layers and initialisation); `lenet5_he` the suite's
 # network with He (Kaiming-normal, fan-in) weights and zero biases, the initialisation made for ReLU networks.

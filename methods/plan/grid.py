@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
-from methods.data.facts import get_facts
+from methods.plan.facts import get_facts
 from methods.plan import config
 from methods.plan.layout import MAX_SEED, table_target
 from methods.plan.spec import RunSpec, SpecError, parse_run_name

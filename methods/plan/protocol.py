@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from methods.data.facts import DatasetFacts, get_facts
+from methods.plan.facts import DatasetFacts, get_facts
 from methods.plan import config
 from methods.plan.engine_switches import EngineSwitches
 from methods.plan.layout import NAME_PART
@@ -175,7 +175,7 @@ def _method_and_options(run: RunName) -> tuple[MethodDeclaration, dict]:
 
 
 def check_arch(arch: str) -> None:
-    from methods.models.names import ARCHS, TIMM_PREFIX
+    from methods.plan.archs import ARCHS, TIMM_PREFIX
     if arch not in ARCHS and not (arch.startswith(TIMM_PREFIX) and NAME_PART.match(arch.removeprefix(TIMM_PREFIX))):
         raise SpecError(f"unknown arch {arch!r}; valid archs: {', '.join(ARCHS)}, or {TIMM_PREFIX}<name> for an "
                         "architecture of timm.list_models()")

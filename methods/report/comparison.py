@@ -38,8 +38,8 @@ def load_claims(path: Path = CLAIMS) -> dict:
 
 def _check_scope(claim: dict, path: Path) -> None:
     """Every claim says where its sentence applies, in datasets and architectures the suite knows."""
-    from methods.data.facts import dataset_names
-    from methods.models.names import ARCHS
+    from methods.plan.facts import dataset_names
+    from methods.plan.archs import ARCHS
     scope = claim.get("scope")
     where = f"{path}: claim {claim.get('id')!r}"
     if not isinstance(scope, dict) or not scope.get("datasets") or not scope.get("archs"):

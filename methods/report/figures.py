@@ -128,7 +128,7 @@ def write_figure(preset: str, name: str, root: Path = Path("."), seeds: tuple[in
     base = root / table_target(preset, name)
     base.parent.mkdir(parents=True, exist_ok=True)
     if table.spec.get("x_axis") == "reference_top1":
-        from methods.data.facts import get_facts
+        from methods.plan.facts import get_facts
         classes = {cell.column: get_facts(cell.runs[0].dataset).num_classes for cell in table.cells if cell.runs}
         return render_reference_curve(title(table), collect(table, root), table.columns, base, classes)
     return render_figure(title(table), collect(table, root), table.columns, base)

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from methods.plan import config
-from methods.data.checksums import checksum_status
-from methods.data.facts import published_checksums
+from methods.runs.checksums import checksum_status
+from methods.plan.facts import published_checksums
 from methods.plan.grid import table_names
 from methods.plan.layout import stamp_path, table_target
 from methods.report.tables import paper_values

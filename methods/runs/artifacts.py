@@ -343,7 +343,7 @@ def _committed_files(root: Path, directory: Path) -> dict[str, bytes]:
 
 
 def sha256_of(path: Path) -> str:
-    from methods.data.checksums import hash_file
+    from methods.runs.checksums import hash_file
     return hash_file(path, "sha256")["sha256"]
 
 

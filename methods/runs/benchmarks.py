@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from methods import PROJECT_ROOT
-from methods.data.facts import get_facts
+from methods.plan.facts import get_facts
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from methods.data.errors import missing_data
-from methods.data.facts import DatasetFacts
+from methods.plan.facts import DatasetFacts
 from methods.data.readers.image_folders import class_folders, list_split
 from methods.data.readers.tiny_imagenet import decoded_split
 from methods.data.splits import TensorSplit

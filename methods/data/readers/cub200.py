@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 
 from methods.data.errors import DatasetError, missing_data
-from methods.data.facts import DatasetFacts
+from methods.plan.facts import DatasetFacts
 from methods.data.splits import FileSplit, open_rgb
 
 TABLES = ("images.txt", "image_class_labels.txt", "train_test_split.txt")

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from methods.data.errors import DatasetError, missing_data, unreadable_file
-from methods.data.facts import DatasetFacts
+from methods.plan.facts import DatasetFacts
 from methods.data.splits import TensorSplit
 
 TRAIN_FILES = tuple(f"train_data_batch_{i}.npz" for i in range(1, 11))

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from methods.data.errors import DatasetError, missing_data, unreadable_file
-from methods.data.facts import DatasetFacts
+from methods.plan.facts import DatasetFacts
 from methods.data.splits import TensorSplit
 
 SPLIT_FILES = (("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from methods.data.errors import missing_data, unreadable_file
-from methods.data.facts import DatasetFacts
+from methods.plan.facts import DatasetFacts
 from methods.data.splits import FileSplit, open_rgb
 
 

@@ -8,7 +8,7 @@ import torch
 
 from methods.data.progress import map_with_progress
 from methods.data.errors import DatasetError, missing_data
-from methods.data.facts import DatasetFacts
+from methods.plan.facts import DatasetFacts
 from methods.data.npy_cache import cached_arrays
 from methods.data.splits import TensorSplit, open_rgb
 

@@ -1,7 +1,6 @@
 """Starting the processes of a run that several processes train together (its protocol's `processes`, from
 config/presets.yaml): torchrun on one machine, or srun inside a SLURM allocation of as many tasks (what the SLURM
-profile asks for). Each process then learns its place from its launcher's environment (`launched_world`). Torch-free
-until the processes are launched, so a job decides before its CPU kernels are pinned."""
+profile asks for). Each process then learns its place from methods.plan.world."""
 from __future__ import annotations
 
 import os
@@ -9,51 +8,20 @@ import shutil
 import socket
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
+from methods import cpu_isa
+from methods.engine.preemption import EXIT_CODE as PREEMPTED
+from methods.engine.trainer import RunError, RunPreempted
+from methods.plan.protocol import launch_shape
 from methods.plan.runtime import Runtime
-
-LAUNCHER = "FOCUSNET_LAUNCHER"   # "srun": the SLURM task variables name this process's place
-PREEMPTED = 143                  # a process's exit status after a preemption checkpoint (methods.engine.preemption)
-
-
-@dataclass(frozen=True)
-class World:
-    """A process's place among those training one run."""
-    rank: int = 0
-    size: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def distributed(self) -> bool:
-        return self.size > 1
-
-
-SINGLE = World()
-
-
-def launched_world(environ=os.environ) -> World:
-    """This process's place as its launcher set it: torchrun's RANK / WORLD_SIZE / LOCAL_RANK, or srun's
-    SLURM_PROCID / SLURM_NTASKS / SLURM_LOCALID where launch_processes started it; a single process otherwise (a
-    SLURM batch script's own SLURM_PROCID=0 is not a launch)."""
-    if "RANK" in environ and "WORLD_SIZE" in environ:
-        return World(int(environ["RANK"]), int(environ["WORLD_SIZE"]), int(environ.get("LOCAL_RANK", 0)))
-    if environ.get(LAUNCHER) == "srun" and "SLURM_PROCID" in environ:
-        return World(int(environ["SLURM_PROCID"]), int(environ["SLURM_NTASKS"]), int(environ.get("SLURM_LOCALID", 0)))
-    return SINGLE
+from methods.plan.world import LAUNCHER
 
 
 def launch_processes(protocol, runtime: Runtime, log: Path | str | None = None) -> dict:
     """Run `python -m methods train <run dir>` as the protocol's processes and wait for them: srun where this is a
     SLURM allocation with enough tasks, else torchrun on this machine (one node). A preemption of any process is
     RunPreempted (exit status 143, resumable); another failure is RunError."""
-    from methods.engine.trainer import RunError, RunPreempted
-    from methods.plan.protocol import launch_shape
     shape = launch_shape(protocol.spec.preset, protocol.spec.dataset)
     command = _train_command(protocol, runtime, log)
     # Snakemake's SLURM job step keeps only SLURM_JOB_ID of the allocation's variables: that it is set says enough
@@ -77,7 +45,6 @@ def launch_processes(protocol, runtime: Runtime, log: Path | str | None = None) 
 
 
 def _train_command(protocol, runtime: Runtime, log) -> list[str]:
-    from methods import cpu_isa
     args = ["train", str(protocol.spec.directory), "--data-root", str(runtime.data_root),
             "--num-workers", str(runtime.num_workers), "--threads", str(runtime.threads or 1)]
     if runtime.cache_dir:
@@ -92,6 +59,7 @@ def _train_command(protocol, runtime: Runtime, log) -> list[str]:
 def _torchrun(args: list[str], processes: int) -> int:
     """torchrun (torch.distributed.run) in this process, so the processes' own exit statuses are known: all
     preempted (143) is a preemption."""
+    # imported here: only a launch pays for torch.distributed.run
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser, run
     parser = get_args_parser()

@@ -28,7 +28,7 @@ class DatasetFacts:
     root_dir: str | None
     layout: str
     get_it: str
-    reader: str | None = None   # the on-disk format (methods/data/readers FORMATS); None: no real files (digits)
+    reader: str | None = None   # the on-disk format (methods/plan/formats.py FORMATS); None: no real files (digits)
 
     def replace(self, **changes) -> "DatasetFacts":
         return dataclasses.replace(self, **changes)
@@ -80,7 +80,7 @@ def _entry_schema() -> dict:
 
 def _checked(path: Path, name: str, entry) -> dict:
     from methods.plan.config import ConfigError, validate
-    from methods.data.readers import FORMATS
+    from methods.plan.formats import FORMATS
     validate(entry, _entry_schema(), f"{path}: entry {name!r}")
     entry = dict(entry)
     reader = entry.get("reader")

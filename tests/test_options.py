@@ -9,18 +9,38 @@ from methods.plan.options import _option, declared, method_keys, options_class
 
 
 @pytest.mark.parametrize("spec,kind,default", [
-    (1.0, float, 1.0), (2, int, 2), (True, bool, True), ("repo", str, "repo"), (["a", "b"], tuple, ("a", "b")),
-    ({"default": "logit", "choices": ["logit", "softmax"]}, str, "logit"),
+    ({"type": "float", "default": 1.0}, float, 1.0), ({"type": "int", "default": 2}, int, 2),
+    ({"type": "bool", "default": True}, bool, True), ({"type": "str", "default": "repo"}, str, "repo"),
+    ({"type": "list", "default": ["a", "b"]}, tuple, ("a", "b")),
+    ({"type": "str", "default": "logit", "choices": ["logit", "softmax"]}, str, "logit"),
+    ({"type": "float", "default": 1}, float, 1.0),     # an int-looking default of a float option stays a float
 ])
-def test_the_type_is_the_defaults(spec, kind, default):
+def test_the_type_is_the_declared_one(spec, kind, default):
     option = _option("x", spec)
-    assert option.type is kind and option.default == default
+    assert option.type is kind and option.default == default and type(option.default) is type(default)
+
+
+def test_a_float_option_with_an_int_looking_default_takes_a_fraction():
+    """The pitfall of reading the type off the default: `beta: 1` made beta an int, and beta=0.1 was refused."""
+    assert _option("beta", {"type": "float", "default": 1}).convert("0.1") == 0.1
+
+
+def test_an_option_without_a_type_is_refused_with_the_line_to_write():
+    with pytest.raises(ValueError, match=r"option 'beta' declares no type: write beta: \{type: float, default: 1\}"):
+        _option("beta", 1)
+    with pytest.raises(ValueError, match="type 'double' is not one of bool, int, float, str, list"):
+        _option("beta", {"type": "double", "default": 1.0})
+
+
+def f(default):
+    return {"type": "float", "default": default}
 
 
 @pytest.mark.parametrize("spec,text,value", [
-    (0.1, "0.5", 0.5), (0.1, "1e-3", 0.001), (0.1, "-2", -2.0), (3, "7", 7), (False, "true", True), (True, "no", False),
-    ("repo", "paper", "paper"), (["x"], "x+y", ("x", "y")),
-    ({"default": ["cls", "att"], "choices": ["cls", "att", "ent"]}, "cls+ent", ("cls", "ent")),
+    (f(0.1), "0.5", 0.5), (f(0.1), "1e-3", 0.001), (f(0.1), "-2", -2.0), ({"type": "int", "default": 3}, "7", 7),
+    ({"type": "bool", "default": False}, "true", True), ({"type": "bool", "default": True}, "no", False),
+    ({"type": "str", "default": "repo"}, "paper", "paper"), ({"type": "list", "default": ["x"]}, "x+y", ("x", "y")),
+    ({"type": "list", "default": ["cls", "att"], "choices": ["cls", "att", "ent"]}, "cls+ent", ("cls", "ent")),
 ])
 def test_run_name_strings_convert_to_the_options_type(spec, text, value):
     converted = _option("x", spec).convert(text)
@@ -28,10 +48,12 @@ def test_run_name_strings_convert_to_the_options_type(spec, text, value):
 
 
 @pytest.mark.parametrize("spec,text,message", [
-    (0.1, "heavy", "x='heavy' is not a float"), (0.1, "inf", "not a finite number"), (0.1, "nan", "not a finite"),
-    (3, "1.5", "x='1.5' is not a int"), (False, "maybe", "not a boolean"),
-    ({"default": "logit", "choices": ["logit", "softmax"]}, "sofmax", r"not one of \('logit', 'softmax'\)"),
-    ({"default": ["cls"], "choices": ["cls", "att", "ent"]}, "cls+foo", r"\['foo'\] not among"),
+    (f(0.1), "heavy", r"x='heavy' is not a float \(its type in config/methods.yaml\): write x=<float>, e.g. x=0.5"),
+    (f(0.1), "inf", "not a finite number"), (f(0.1), "nan", "not a finite"),
+    ({"type": "int", "default": 3}, "1.5", r"x='1.5' is not an int .* e.g. x=2"),
+    ({"type": "bool", "default": False}, "maybe", "not a boolean"),
+    ({"type": "str", "default": "logit", "choices": ["logit", "softmax"]}, "sofmax", r"not one of \('logit', 'softmax'\)"),
+    ({"type": "list", "default": ["cls"], "choices": ["cls", "att", "ent"]}, "cls+foo", r"\['foo'\] not among"),
 ])
 def test_bad_values_say_what_the_option_takes(spec, text, message):
     with pytest.raises(ValueError, match=message):
@@ -40,7 +62,7 @@ def test_bad_values_say_what_the_option_takes(spec, text, message):
 
 def test_a_default_outside_its_choices_is_refused():
     with pytest.raises(ValueError, match="not one of"):
-        _option("x", {"default": "neither", "choices": ["logit", "softmax"]})
+        _option("x", {"type": "str", "default": "neither", "choices": ["logit", "softmax"]})
 
 
 def test_an_option_added_later_is_recorded_only_off_its_earlier_value():
@@ -67,7 +89,7 @@ def test_every_methods_options_class_has_the_declared_fields_and_types():
     focusnet = {field.name: field.type for field in dataclasses.fields(options_class("focusnet"))}
     assert focusnet == {"warm": str, "label_smoothing": float, "alpha": float, "beta": float, "detach_d": bool,
                         "terms": tuple[str, ...]}
-    assert [key for key in method_keys() if declared(key).needs_reference] == ["focusnet", "tfkd_self", "kd"]
+    assert {key for key in method_keys() if declared(key).needs_reference} == {"focusnet", "tfkd_self", "kd"}
 
 
 def test_options_are_frozen():
@@ -77,5 +99,6 @@ def test_options_are_frozen():
 
 
 def test_an_unknown_method_names_the_declared_ones():
-    with pytest.raises(config.ConfigError, match="unknown method 'focalnet'; methods .*: baseline, focusnet"):
+    with pytest.raises(config.ConfigError, match="unknown method 'focalnet'; methods .*: ") as error:
         declared("focalnet")
+    assert {"baseline", "focusnet", "dropmax"} <= set(str(error.value).split(": ")[-1].split(", "))

@@ -42,6 +42,13 @@ class Option:
         return converted
 
 
+_EXAMPLE = {int: "2", float: "0.5", str: "text"}
+
+
+def _a(kind: type) -> str:
+    return {int: "an int", float: "a float", str: "a string"}[kind]
+
+
 def _scalar(name: str, value: Any, kind: type) -> Any:
     if kind is bool:
         if isinstance(value, bool):
@@ -53,12 +60,14 @@ def _scalar(name: str, value: Any, kind: type) -> Any:
         raise ValueError(f"option {name}={value!r} is not a boolean (true/false)")
     if kind is str:
         return str(value)
+    wrong = ValueError(f"option {name}={value!r} is not {_a(kind)} (its type in config/methods.yaml): write "
+                       f"{name}=<{kind.__name__}>, e.g. {name}={_EXAMPLE[kind]}")
     if isinstance(value, bool) or (kind is int and isinstance(value, float)):
-        raise ValueError(f"option {name}={value!r} is not a {kind.__name__}")
+        raise wrong
     try:
         converted = kind(value)
     except (TypeError, ValueError):
-        raise ValueError(f"option {name}={value!r} is not a {kind.__name__}") from None
+        raise wrong from None
     if kind is float and not math.isfinite(converted):
         raise ValueError(f"option {name}={value!r} is not a finite number")
     return converted
@@ -138,13 +147,21 @@ def _methods_yaml() -> str:
     return str(Path(config.config_dir()) / "methods.yaml")
 
 
+TYPES = {"bool": bool, "int": int, "float": float, "str": str, "list": tuple}   # config/methods.yaml `type:`
+
+
 def _option(name: str, spec: Any) -> Option:
-    fields = spec if isinstance(spec, dict) else {"default": spec}
-    default = fields["default"]
-    kind = tuple if isinstance(default, list) else next(t for t in SCALAR_TYPES if isinstance(default, t))
-    choices = tuple(fields["choices"]) if "choices" in fields else None
-    option = Option(name, kind, None, choices, fields.get("absent", _NO_VALUE))
-    option = dataclasses.replace(option, default=option.convert(default))   # the default must be a valid value
+    """An option as declared: its `type` says what values it takes (never the default's literal: `beta: 1` would
+    make a float weight an int), its default is converted to that type and must be a valid value."""
+    if not isinstance(spec, dict) or "type" not in spec:
+        raise ValueError(f"option {name!r} declares no type: write {name}: {{type: float, default: "
+                         f"{spec if not isinstance(spec, dict) else spec.get('default')!r}}} "
+                         f"(types: {', '.join(TYPES)})")
+    if spec["type"] not in TYPES:
+        raise ValueError(f"option {name!r}: type {spec['type']!r} is not one of {', '.join(TYPES)}")
+    choices = tuple(spec["choices"]) if "choices" in spec else None
+    option = Option(name, TYPES[spec["type"]], None, choices, spec.get("absent", _NO_VALUE))
+    option = dataclasses.replace(option, default=option.convert(spec["default"]))
     if option.added_later:
         option.convert(option.absent)
     return option

@@ -251,7 +251,7 @@ def test_table3_torchvision_row_is_paper_preset_only():
     ("focusnet-alpha=big@lenet5.baseline", "alpha='big' is not a float"),
     ("focusnet-terms=cls+ent+foo@lenet5.baseline", r"\['foo'\] not among \('cls', 'att', 'ent'\)"),
     ("byot-attention=maybe", "attention='maybe' is not a boolean"),
-    ("frskd_nofeat-width=1.5", "width='1.5' is not a int"),
+    ("frskd_nofeat-width=1.5", "width='1.5' is not an int"),
     ("focusnet@lenet5.kd-reduction=sum", r"reduction='sum' not one of \('batchmean', 'elementmean'\)"),
 ])
 def test_run_names_are_checked_without_torch_before_any_job(text, message):

@@ -6,16 +6,9 @@ from pathlib import Path
 from methods.data.errors import DatasetError, where_to_get
 from methods.plan.facts import DatasetFacts
 from methods.data.readers import reader_of
+from methods.plan.facts import valid_sources  # noqa: F401  (re-exported)
 from methods.data.splits import Split
 from methods.data.synthetic import synthetic_splits
-
-
-def valid_sources(facts: DatasetFacts) -> list[str]:
-    if facts.reader:
-        return ["real", "synthetic"]
-    if facts.name == "digits":
-        return ["digits", "synthetic"]
-    return ["synthetic"]
 
 
 def load_splits(facts: DatasetFacts, source: str, root: str | Path | None, *, synthetic: dict | None = None,

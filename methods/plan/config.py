@@ -84,7 +84,25 @@ def preset(name: str) -> dict:
     table = presets()
     if name not in table:
         raise ConfigError(f"unknown preset {name!r}; presets in config/presets.yaml: {', '.join(table)}")
+    _check_preset_names(name, str(config_dir()))
     return table[name]
+
+
+@lru_cache(maxsize=None)
+def _check_preset_names(name: str, where: str) -> None:
+    """The tables and datasets a preset names exist (config/grid.yaml, config/datasets.yaml): one line at planning
+    instead of a silently ignored override or a KeyError in a job."""
+    from methods.plan.facts import dataset_names   # facts reads this module's YAML: imported here, not above
+    entry, known = presets()[name], set(dataset_names())
+    unknown_tables = [table for table in entry["tables"] if table not in grid()]
+    if unknown_tables:
+        raise ConfigError(f"config/presets.yaml: preset {name!r} names tables {unknown_tables} that config/grid.yaml "
+                          f"does not define (tables: {', '.join(grid())})")
+    for field in ("dataset_overrides", "processes"):
+        unknown = sorted(set(entry.get(field) or {}) - known - {"*"})
+        if unknown:
+            raise ConfigError(f"config/presets.yaml: preset {name!r}: {field} names datasets {unknown} that "
+                              f"config/datasets.yaml does not define (datasets: {', '.join(sorted(known))})")
 
 
 def grid() -> dict:

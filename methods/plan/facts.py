@@ -93,3 +93,13 @@ def _checked(path: Path, name: str, entry) -> dict:
                               f"{reader!r}, which gives {FORMATS[reader].storage!r} splits; write storage: "
                               f"{FORMATS[reader].storage}")
     return entry
+
+
+def valid_sources(facts: DatasetFacts) -> list[str]:
+    """The data sources a dataset can be read from: real files where it has a reader, scikit-learn's digits for
+    the digits set, synthetic stand-ins always."""
+    if facts.reader:
+        return ["real", "synthetic"]
+    if facts.name == "digits":
+        return ["digits", "synthetic"]
+    return ["synthetic"]

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from methods.plan import config
+from methods.plan.method_classes import check_class
 
 _NO_VALUE = object()
 SCALAR_TYPES = (bool, int, float, str)   # bool first: a bool is also an int
@@ -130,6 +131,10 @@ def _declared(path: str, key: str) -> MethodDeclaration:
         raise config.ConfigError(f"unknown method {key!r}; methods ({path}): {', '.join(method_keys())}")
     entry = table[key] or {}
     config.validate(entry, config.methods_entry_schema(), f"{path}: entry {key!r}")
+    try:
+        check_class(key, entry.get("class"), f"{path}: entry {key!r}")
+    except ValueError as error:
+        raise config.ConfigError(str(error)) from None
     try:
         options = tuple(_option(name, spec) for name, spec in (entry.get("options") or {}).items())
     except ValueError as error:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from methods.plan.facts import DatasetFacts, get_facts
+from methods.plan.facts import DatasetFacts, get_facts, valid_sources
 from methods.plan import config
 from methods.plan.engine_switches import EngineSwitches
 from methods.plan.layout import NAME_PART
@@ -92,6 +92,10 @@ def resolve(spec: RunSpec) -> Protocol:
     except config.ConfigError as error:
         raise SpecError(str(error)) from None
     check_arch(spec.arch)
+    if preset["data_source"] not in valid_sources(facts):
+        raise SpecError(f"preset {spec.preset}: data source {preset['data_source']!r} cannot give {spec.dataset} "
+                        f"(its sources: {', '.join(valid_sources(facts))}); use a preset whose data_source is one of "
+                        "them, or drop the dataset from this preset's tables (config/presets.yaml)")
     facts = with_recipe(facts, spec.run.schedule)
     method, options = _method_and_options(spec.run)
     if method.needs_reference != (spec.reference is not None):

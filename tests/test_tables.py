@@ -212,3 +212,14 @@ def test_a_record_with_its_epochs_csv_deleted_or_edited_is_named_never_a_traceba
     assert f"{runs[0].directory}: epochs.csv is missing" in text
     assert f"{runs[1].directory}: epochs.csv differ from the copy sealed when it finished" in text
     assert "snakemake <run dir>/epochs.csv" in text
+
+
+def test_a_run_is_called_recovered_only_when_its_validation_came_back_above_chance():
+    from methods.runs.artifacts import ended_at_chance_on_validation, transient
+    trained = {"train_top1": 90.0}
+    recovered = [{"epoch": 1, **trained, "val_top1": 11.35}, {"epoch": 2, **trained, "val_top1": 95.0}]
+    assert transient(recovered, 10) == [1] and not ended_at_chance_on_validation(recovered, 10)
+    stuck = [{"epoch": 1, **trained, "val_top1": 95.0}, {"epoch": 2, **trained, "val_top1": 11.35}]
+    assert transient(stuck, 10) == [] and ended_at_chance_on_validation(stuck, 10)
+    collapsed_run = [{"epoch": 1, "train_top1": 10.0, "val_top1": 11.35}]
+    assert transient(collapsed_run, 10) == [] and not ended_at_chance_on_validation(collapsed_run, 10)

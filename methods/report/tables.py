@@ -14,7 +14,8 @@ from methods import PROJECT_ROOT
 from methods.plan import config, layout
 from methods.plan.grid import Cell, Table, build_table
 from methods.plan.layout import complexity_path, curves_path, table_target
-from methods.runs.artifacts import ArtifactError, RunArtifacts, agrees, best_and_final, collapsed, transient
+from methods.runs.artifacts import (ArtifactError, RunArtifacts, agrees, best_and_final, collapsed,
+                                    ended_at_chance_on_validation, transient)
 
 PAPER_RESULTS = PROJECT_ROOT / "tables" / "paper_results.csv"
 SCALE = {"params_m": 1e-6, "flops_g": 1e-9}   # complexity metrics: counts -> millions / billions
@@ -37,6 +38,7 @@ class CellValue:
     transient: dict[str, list[int]] = field(default_factory=dict)  # run directory -> epochs at chance, recovered
     damaged: dict[str, str] = field(default_factory=dict)     # run directory -> what is wrong with its record
     collapsed_by_seed: dict[int, tuple[float, float]] = field(default_factory=dict)   # seed -> (metric, final one)
+    val_at_chance: list[str] = field(default_factory=list)    # run directories trained above chance, validated at it
 
     @property
     def collapsed(self) -> list[float]:
@@ -104,7 +106,7 @@ def collect(table: Table, root: Path = Path(".")) -> list[CellValue]:
             else:
                 missing.append(str(path))
         inconsistent, seeds, train_s, devices = [], [], {}, set()
-        final, resumed, transient_epochs, damaged, collapsed_seeds = [], {}, {}, {}, {}
+        final, resumed, transient_epochs, damaged, collapsed_seeds, val_at_chance = [], {}, {}, {}, {}, []
         for run in cell.runs:
             artifacts = RunArtifacts(run, root)
             metrics = artifacts.read_metrics()
@@ -137,6 +139,8 @@ def collect(table: Table, root: Path = Path(".")) -> list[CellValue]:
                 resumed[str(run.directory)] = where_resumed
             if at_chance:
                 transient_epochs[str(run.directory)] = at_chance
+            if ended_at_chance_on_validation(rows, num_classes):
+                val_at_chance.append(str(run.directory))
             if collapsed(rows, num_classes):
                 collapsed_seeds[run.seed] = (value, recomputed["final"][cell.metric])
             else:
@@ -144,7 +148,7 @@ def collect(table: Table, root: Path = Path(".")) -> list[CellValue]:
                 final.append(recomputed["final"][cell.metric])
                 seeds.append(run.seed)
         out.append(CellValue(cell, values, paper.get(key), missing, stale, inconsistent, seeds, train_s, devices,
-                             final, resumed, transient_epochs, damaged, collapsed_seeds))
+                             final, resumed, transient_epochs, damaged, collapsed_seeds, val_at_chance))
     return out
 
 
@@ -247,6 +251,11 @@ def legend(table: Table, values: list[CellValue]) -> list[str]:
                      "the last (counted in their cells): " + grouped_by_cell_directory(
                          [f"{run} at epoch{'s' if len(e) > 1 else ''} {_epochs_text(e)}"
                           for run, e in sorted(recovered.items())]))
+    stuck = sorted(run for v in values for run in v.val_at_chance)
+    if stuck:
+        lines.append(f"at chance on validation at the end ({len(stuck)}): training accuracy above chance, the last "
+                     "epoch's validation top-1 at chance (not recovered; counted in their cells): "
+                     + grouped_by_cell_directory(stuck))
     if table.kind != "complexity" and config.preset(table.preset)["report"] == "best" and any(v.values for v in values):
         lines.append("best epoch: each run's cell value is the highest of its per-epoch evaluations on the "
                      "validation split, which is the dataset's held-out test set (ImageNet's: its validation set), "

@@ -376,12 +376,20 @@ def collapsed(rows: list[dict], num_classes: int) -> bool:
 
 
 def transient(rows: list[dict], num_classes: int) -> list[int]:
-    """The trained epochs whose validation top-1 was at chance level (as collapsed() measures it) in a run that was
-    not collapsed at its end: a run that fell to chance and recovered."""
-    if collapsed(rows, num_classes):
+    """The trained epochs whose validation top-1 was at chance level (as collapsed() measures it) in a run that
+    came back: not collapsed at its end, and its last epoch's validation top-1 above chance again."""
+    if collapsed(rows, num_classes) or ended_at_chance_on_validation(rows, num_classes):
         return []
     return [row["epoch"] for row in rows
             if "train_top1" in row and row["val_top1"] < COLLAPSE_FACTOR * 100.0 / num_classes]
+
+
+def ended_at_chance_on_validation(rows: list[dict], num_classes: int) -> bool:
+    """A run whose training accuracy ended above chance but whose last validation top-1 is at chance: it did not
+    recover where it is measured (never called 'recovered')."""
+    trained = [row for row in rows if "train_top1" in row]
+    return (bool(trained) and not collapsed(rows, num_classes)
+            and trained[-1]["val_top1"] < COLLAPSE_FACTOR * 100.0 / num_classes)
 
 
 def agrees(recorded: dict, recomputed: dict) -> bool:

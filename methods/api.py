@@ -12,7 +12,7 @@ import traceback
 from dataclasses import replace
 from pathlib import Path
 
-from methods.plan.runtime import Runtime
+from methods.plan.runtime import Runtime, runtime_of
 from methods.plan.protocol import Protocol, resolve
 from methods.plan.spec import RunSpec
 
@@ -171,12 +171,6 @@ def within_allocation(threads: int | None) -> int | None:
 # --- the Snakemake rules' jobs ----------------------------------------------------------------------------------
 # Runtime settings come from the config, not from params: changing where the data lie, workers or threads reruns
 # nothing.
-
-def runtime_of(config: dict, threads: int | None = None, gpu_slots: int | None = None) -> Runtime:
-    return Runtime(data_root=Path(config["data_root"]), cache_dir=Path(config["cache_dir"]) if config["cache_dir"] else None,
-                   num_workers=config["num_workers"], threads=threads, gpu_slots=gpu_slots or None,
-                   slots_per_gpu=config["gpu_slots"])
-
 
 def train_rule(wildcards, config: dict, threads: int, resources, log) -> int:
     protocol = _or_none(lambda: job_protocol(RunSpec.from_parts(wildcards.preset, wildcards.dataset, wildcards.arch,

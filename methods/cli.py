@@ -9,7 +9,7 @@ from pathlib import Path
 
 from methods import api
 from methods.api import _or_none, run_job
-from methods.plan.runtime import Runtime
+from methods.plan.runtime import configured
 from methods.plan.spec import RunSpec
 
 
@@ -18,21 +18,17 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("train", help="train one run: python -m methods train results/<preset>/<dataset>/<arch>/<run>/seed<k>")
     p.add_argument("run_dir")
-    p.add_argument("--data-root", default="data")
-    p.add_argument("--cache-dir", default=None)
-    p.add_argument("--num-workers", type=int, default=4)
+    add_runtime(p)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--gpu-slots", type=int, default=None, help="slots of one GPU to hold (default: a whole GPU)")
-    p.add_argument("--slots-per-gpu", type=int, default=1)
+    p.add_argument("--slots-per-gpu", type=int, default=None)
     p.add_argument("--log", default=None, help="also append the output to this file")
     add_cpu_isa(p)
     p = sub.add_parser("verify", help="retrain a finished run's first epochs in a scratch place and compare every "
                                       "epochs.csv column but the timings exactly (exit 1 on a difference)")
     p.add_argument("run_dir")
     p.add_argument("--epochs", type=int, default=None, help="how many epochs to retrain (default: all)")
-    p.add_argument("--data-root", default="data")
-    p.add_argument("--cache-dir", default=None)
-    p.add_argument("--num-workers", type=int, default=0)
+    add_runtime(p)
     p.add_argument("--scratch", default=None, help="retrain here and keep it (default: a temporary folder); a rerun "
                                                    "left there is resumed or reused")
     p.add_argument("--record", action="store_true", help="append the outcome and this machine's provenance to "
@@ -45,8 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("preset")
     p.add_argument("dataset")
     p.add_argument("stamp")
-    p.add_argument("--data-root", default="data")
-    p.add_argument("--cache-dir", default=None)
+    add_runtime(p)
     p.add_argument("--log", default=None, help="also append the output to this file")
     add_cpu_isa(p)
     p = sub.add_parser("table", help="write tables/<...>.{md,tex,csv} from the metrics files that exist")
@@ -68,22 +63,22 @@ def main(argv: list[str] | None = None) -> int:
         protocol = _or_none(lambda: api.job_protocol(RunSpec.from_directory(args.run_dir)))
         if protocol is None:
             return 1
-        runtime = Runtime(data_root=Path(args.data_root), cache_dir=_path(args.cache_dir), num_workers=args.num_workers,
-                          threads=args.threads, gpu_slots=args.gpu_slots, slots_per_gpu=args.slots_per_gpu)
+        runtime = configured(data_root=args.data_root, cache_dir=args.cache_dir, num_workers=args.num_workers,
+                             threads=args.threads, gpu_slots=args.gpu_slots, slots_per_gpu=args.slots_per_gpu)
         return run_job(lambda: api.train(protocol, runtime, args.log), cpu_isa=args.cpu_isa,
                        logs=(args.log, api.attempts_log(protocol.spec)) if _writes_logs() else ())
     if args.command == "verify":
         protocol = _or_none(lambda: api.job_protocol(RunSpec.from_directory(args.run_dir)))
         if protocol is None:
             return 1
-        runtime = Runtime(data_root=Path(args.data_root), cache_dir=_path(args.cache_dir), num_workers=args.num_workers)
+        runtime = configured(data_root=args.data_root, cache_dir=args.cache_dir, num_workers=args.num_workers)
         identical = []
         status = run_job(lambda: identical.append(api.verify(protocol, args.epochs, runtime, _path(args.scratch),
                                                              args.record, args.install_weights)),
                          cpu_isa=args.cpu_isa)
         return status or (0 if identical and identical[0] else 1)
     if args.command == "check-data":
-        runtime = Runtime(data_root=Path(args.data_root), cache_dir=_path(args.cache_dir))
+        runtime = configured(data_root=args.data_root, cache_dir=args.cache_dir, num_workers=args.num_workers)
         return run_job(lambda: api.check_data(args.preset, args.dataset, runtime, Path(args.stamp)),
                        cpu_isa=args.cpu_isa, logs=(args.log,))
     if args.command == "table":
@@ -97,6 +92,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "runs":
         return run_job(lambda: [print(run.directory) for run in api.runs_in_order(args.target, args.seeds)], pin=False)
     return 0
+
+
+def add_runtime(parser: argparse.ArgumentParser) -> None:
+    """Where the data lie and how many loader workers: each default is config/config.yaml's (methods.plan.runtime)."""
+    parser.add_argument("--data-root", default=None, help="datasets' root (default: config/config.yaml data_root)")
+    parser.add_argument("--cache-dir", default=None, help="decoded-array cache (default: config/config.yaml cache_dir)")
+    parser.add_argument("--num-workers", type=int, default=None,
+                        help="DataLoader workers of file datasets (default: config/config.yaml num_workers)")
 
 
 def add_cpu_isa(parser: argparse.ArgumentParser) -> None:

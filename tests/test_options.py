@@ -102,3 +102,17 @@ def test_an_unknown_method_names_the_declared_ones():
     with pytest.raises(config.ConfigError, match="unknown method 'focalnet'; methods .*: ") as error:
         declared("focalnet")
     assert {"baseline", "focusnet", "dropmax"} <= set(str(error.value).split(": ")[-1].split(", "))
+
+
+def test_runtime_defaults_have_one_home_and_a_flag_overrides_one_value():
+    """config/config.yaml holds every runtime default; the rules (Snakemake's config) and the command line
+    (methods.plan.runtime.configured) read it, and a value given on the command line replaces only itself."""
+    from pathlib import Path
+    from methods.plan.runtime import configured, runtime_of
+    settings = config.load("config")
+    runtime = configured()
+    assert runtime == runtime_of(settings)
+    assert runtime.num_workers == settings["num_workers"] and runtime.data_root == Path(settings["data_root"])
+    given = configured(num_workers=0, data_root="../shared/datasets", cache_dir=None)
+    assert given.num_workers == 0 and given.data_root == Path("../shared/datasets")
+    assert given.cache_dir == runtime.cache_dir and given.slots_per_gpu == settings["gpu_slots"]

@@ -5,6 +5,7 @@ object; none of them reads the config again. Its hash (the first 16 hex digits o
 to now is `stale`."""
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from dataclasses import dataclass
@@ -34,14 +35,18 @@ class Protocol:
     reference: "Protocol | None"
     _record: str                        # the JSON of `record`, so the object is immutable through and through
 
+    @cached_property
+    def _parsed(self) -> dict:   # the JSON read once; every accessor hands out copies of it
+        return json.loads(self._record)
+
     @property
     def record(self) -> dict:
         """The protocol as metrics.json records it and its hash covers (a fresh copy)."""
-        return json.loads(self._record)
+        return copy.deepcopy(self._parsed)
 
     @cached_property
     def hash(self) -> str:   # asked for every run a table shows: computed once
-        return protocol_hash(json.loads(self._record))
+        return protocol_hash(self._parsed)
 
     @property
     def option_values(self) -> dict[str, Any]:
@@ -49,11 +54,11 @@ class Protocol:
 
     @property
     def schedule(self) -> dict:
-        return self.record["schedule"]
+        return copy.deepcopy(self._parsed["schedule"])
 
     @property
     def optimizer(self) -> dict:
-        return self.record["optimizer"]
+        return dict(self._parsed["optimizer"])
 
     @property
     def epochs(self) -> int:
@@ -65,11 +70,11 @@ class Protocol:
 
     @property
     def max_steps_per_epoch(self) -> int | None:
-        return self.record["max_steps_per_epoch"]
+        return self._parsed["max_steps_per_epoch"]
 
     @property
     def max_eval_batches(self) -> int | None:
-        return self.record["max_eval_batches"]
+        return self._parsed["max_eval_batches"]
 
     @property
     def num_classes(self) -> int:

@@ -25,25 +25,26 @@ def job_protocol(spec: RunSpec) -> Protocol:
     return resolve(spec)
 
 
-def train(protocol: Protocol, runtime: Runtime, log: Path | str | None = None) -> dict:
+def train(protocol: Protocol, runtime: Runtime, log: Path | str | None = None, plan=None) -> dict:
     """Train one run, or read it off a longer constant-lr run of the same spec that the preset trains anyway
-    (methods.engine.derive). A run its protocol trains with several processes, asked for from a single process,
-    has them launched (methods.plan.world: torchrun, or srun inside a SLURM allocation); `log` is where their
-    rank 0 appends its output too."""
+    (methods.engine.derive). `plan` (methods.plan.grid.RunPlan: the donor and the snapshot epochs) is what the
+    Snakemake head worked out while planning; without one (python -m methods train) it is worked out here. A run its
+    protocol trains with several processes, asked for from a single process, has them launched
+    (methods.engine.launcher: torchrun, or srun inside a SLURM allocation); `log` is where their rank 0 appends its
+    output too."""
+    from methods.plan.grid import RunPlan
     from methods.plan.world import launched_world
-    from methods.plan.grid import donor_for, snapshot_epochs_for
     spec = protocol.spec
-    donor = donor_for(spec)
-    if donor is not None:
+    plan = plan or RunPlan.of(spec)
+    if plan.donor is not None:
         from methods.engine.derive import derive_run
-        return derive_run(protocol, resolve(donor))
+        return derive_run(protocol, resolve(RunSpec.from_directory(plan.donor)))
     world = launched_world()
     if protocol.processes > 1 and not world.distributed:
         from methods.engine.launcher import launch_processes
         return launch_processes(protocol, runtime, log)
     from methods.engine.lifecycle import train_run
-    runtime = replace(runtime, threads=within_allocation(runtime.threads),
-                      snapshot_epochs=tuple(snapshot_epochs_for(spec)))
+    runtime = replace(runtime, threads=within_allocation(runtime.threads), snapshot_epochs=plan.snapshot_epochs)
     return train_run(protocol, runtime, world=world)
 
 
@@ -172,13 +173,16 @@ def within_allocation(threads: int | None) -> int | None:
 # Runtime settings come from the config, not from params: changing where the data lie, workers or threads reruns
 # nothing.
 
-def train_rule(wildcards, config: dict, threads: int, resources, log) -> int:
+def train_rule(wildcards, config: dict, threads: int, resources, log, params=None) -> int:
     protocol = _or_none(lambda: job_protocol(RunSpec.from_parts(wildcards.preset, wildcards.dataset, wildcards.arch,
                                                                 wildcards.run, wildcards.seed)))
     if protocol is None:
         return 1
     runtime = runtime_of(config, max(1, threads // protocol.processes), resources.get("gpu_slot"))
-    return run_job(lambda: train(protocol, runtime, log[0]), cpu_isa=config["cpu_isa"],
+    from methods.plan.grid import RunPlan
+    given = getattr(params, "plan", None)   # Snakemake's params: the head's plan of this run
+    plan = RunPlan.from_params(given) if given is not None else None
+    return run_job(lambda: train(protocol, runtime, log[0], plan), cpu_isa=config["cpu_isa"],
                    logs=(log[0], attempts_log(protocol.spec)))
 
 

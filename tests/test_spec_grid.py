@@ -270,3 +270,24 @@ def test_checking_a_run_name_imports_no_torch():
             "assert 'torch' not in sys.modules, 'torch imported'")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_job_given_its_plan_builds_no_table(tmp_path, monkeypatch):
+    """The Snakemake head hands the train job its RunPlan (donor, snapshot epochs) as a param: the job then trains
+    without building any table of the grid."""
+    from methods import api
+    from methods.plan import grid
+    from methods.plan.grid import RunPlan
+    from methods.plan.protocol import resolve
+    from methods.plan.runtime import Runtime
+    spec = RunSpec.from_directory("results/smoke/mnist/lenet5/baseline/seed0")
+    plan = RunPlan.of(spec)
+    assert plan == RunPlan.from_params(plan.as_params())
+    monkeypatch.chdir(tmp_path)
+    def rebuilt(*args, **kwargs):
+        raise AssertionError("the job worked out its plan from the grid")
+    for name in ("build_table", "donor_for", "snapshot_epochs_for", "preset_runs"):   # preset_runs is cached
+        monkeypatch.setattr(grid, name, rebuilt)
+    monkeypatch.setattr(grid.RunPlan, "of", classmethod(rebuilt))
+    metrics = api.train(resolve(spec), Runtime(num_workers=0, threads=1), plan=plan)
+    assert metrics["best"]["epoch"] >= 1 and (tmp_path / spec.directory / "metrics.json").exists()

@@ -131,7 +131,7 @@ def test_local_gpu_sharing_gives_small_cells_a_share_of_one_gpu(tmp_path):
 
 SMOKE_TABLES = ["table2", "table3", "table4", "table5", "table6", "table7", "table8", "table9", "table10",
                 "focus_controls", "cifar10_jpeg"]
-SMOKE_TARGETS = [f"tables/smoke/{name}.md" for name in SMOKE_TABLES] + ["tables/smoke/fig4.png"]
+SMOKE_TARGETS = [f"tables/smoke/{name}.md" for name in SMOKE_TABLES] + ["tables/smoke/fig4.png", "tables/smoke/fig4_mnist.png"]
 
 
 @pytest.mark.slow
@@ -169,7 +169,7 @@ def test_smoke_grid_trains_in_one_process_in_dependency_order(tmp_path, monkeypa
     report = build_report("smoke", tmp_path)
     assert list(report["claims"]["claim"]) == [c["id"] for c in load_claims()["claims"]]
     compared = report["comparisons"]
-    assert len(compared) and set(compared["table"]) <= set(SMOKE_TABLES) | {"fig4"}
+    assert len(compared) and set(compared["table"]) <= set(SMOKE_TABLES) | {"fig4", "fig4_mnist"}
     # two steps on synthetic data leave most smoke runs at chance (collapsed): a comparison holds them at that
     # accuracy, on the seeds both cells finished, or on none (the verdicts themselves are tested on real runs in
     # tests/test_report.py)

@@ -227,3 +227,24 @@ def snapshot_epochs_for(run: RunSpec) -> list[int]:
     return sorted(other_token[1] for other in preset_runs(run.preset)
                   if (other_token := _epochs_token(other)) and donor_for(replace(other, seed=run.seed)) == run)
 
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What the grid says about one run that its job needs: the longer run it is read off (if any) and the epochs at
+    which it saves its network for shorter runs read off it. The Snakemake head works it out while planning and
+    hands it to the job (the train rule's params), so a job never rebuilds the grid."""
+    donor: str | None = None                     # the donor's run directory
+    snapshot_epochs: tuple[int, ...] = ()
+
+    @classmethod
+    def of(cls, run: RunSpec) -> "RunPlan":
+        donor = donor_for(run)
+        return cls(None if donor is None else str(donor.directory), tuple(snapshot_epochs_for(run)))
+
+    def as_params(self) -> dict:
+        return {"donor": self.donor, "snapshot_epochs": list(self.snapshot_epochs)}
+
+    @classmethod
+    def from_params(cls, params: dict) -> "RunPlan":
+        return cls(params["donor"], tuple(params["snapshot_epochs"]))

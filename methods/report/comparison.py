@@ -173,9 +173,13 @@ def claim_pairs(claim: dict, table, values: list[CellValue]) -> list[tuple[CellV
 
 
 def _applies(claim: dict, table, names: set[str]) -> bool:
-    """A claim is checked on its own table; a preset without that table (the demo) checks it on its tables that
-    are not the paper's, wherever both rows are."""
-    return table.name == claim["table"] or (claim["table"] not in names and table.spec.get("paper_table") is None)
+    """A claim is checked on its own table; a preset without that table (the demo) checks a claim about one of the
+    paper's tables on its own tables that are not the paper's, wherever both rows are. A claim about one of the
+    suite's tables is checked there only."""
+    if table.name == claim["table"]:
+        return True
+    about_a_paper_table = config.grid().get(claim["table"], {}).get("paper_table") is not None
+    return claim["table"] not in names and about_a_paper_table and table.spec.get("paper_table") is None
 
 
 def _claim_pairs_by_scope(claim: dict, tables: dict):

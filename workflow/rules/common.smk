@@ -3,7 +3,7 @@ from functools import lru_cache
 
 from methods.plan.gpus import visible_gpus
 from methods.plan import config as suite_config
-from methods.plan.grid import (build_table, donor_for, parse_seeds, preset_of_target, required_runs, table_names,
+from methods.plan.grid import (RunPlan, build_table, donor_for, parse_seeds, preset_of_target, required_runs, table_names,
                                table_targets)
 from methods.plan.layout import (COMPLEXITY_PATTERN, DATA_STAMP_PATTERN, RUN_DIR_PATTERN, complexity_path,
                                  stamp_path, table_target)
@@ -121,6 +121,11 @@ def reference_inputs(wc):
     if reference is None:
         return []
     return [ancient(str(reference.directory / "metrics.json"))]   # its model.pt is rebuilt, verified, if absent
+
+
+def run_plan(wc) -> dict:
+    """The job's plan (methods.plan.grid.RunPlan), handed over as a param."""
+    return RunPlan.of(spec_of(wc)).as_params()
 
 
 def donor_inputs(wc):

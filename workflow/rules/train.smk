@@ -19,6 +19,7 @@ rule train:
     # by the script, so changing them reruns nothing.
     params:
         retrain=retrain_requested,   # leaves <run dir>/.retrain for a forced job (common.smk)
+        plan=run_plan,   # the run's donor and snapshot epochs, worked out here so the job never rebuilds the grid
     log:
         f"{RUN_DIR_PATTERN}/train.log",
     conda:

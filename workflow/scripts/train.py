@@ -3,4 +3,5 @@ import sys
 
 from methods.api import train_rule
 
-sys.exit(train_rule(snakemake.wildcards, snakemake.config, snakemake.threads, snakemake.resources, snakemake.log))
+sys.exit(train_rule(snakemake.wildcards, snakemake.config, snakemake.threads, snakemake.resources, snakemake.log,
+                    snakemake.params))

@@ -267,9 +267,8 @@ def test_tiny_imagenet_cache_written_once_and_reused(tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     first = load_splits(tiny_facts(), "real", tmp_path, cache_dir=cache)
     files = sorted(cache.iterdir())
-    assert [re.sub(r"-[0-9a-f]{16}\.", "-<sources>.", f.name) for f in files] == [
-        "tiny_imagenet-train-6-64px-<sources>.images.npy", "tiny_imagenet-train-6-64px-<sources>.labels.npy",
-        "tiny_imagenet-val-4-64px-<sources>.images.npy", "tiny_imagenet-val-4-64px-<sources>.labels.npy"]
+    assert [re.sub(r"-[0-9a-f]{8}-[0-9a-f]{16}\.", "-<copy>-<state>.", f.name) for f in files] == [
+        "tiny_imagenet-train-64px-<copy>-<state>.images.npy", "tiny_imagenet-val-64px-<copy>-<state>.images.npy"]
     stamps = [f.stat().st_mtime_ns for f in files]
 
     def no_decoding(*args):
@@ -296,6 +295,41 @@ def test_a_cache_is_never_fed_from_another_copy_or_a_changed_file(tmp_path):
     image.write_bytes(image.read_bytes()[:40])   # the copy the cache was made from, changed in place
     with pytest.raises(DatasetError, match="val_1.JPEG"):
         load_splits(tiny_facts(), "real", good, cache_dir=cache)
+
+
+def test_an_edited_label_is_never_served_from_the_cache(tmp_path):
+    """Labels come from the listing every time (only pixels are cached): one label changed in
+    val/val_annotations.txt after the cache was built is what the loader serves."""
+    labels = write_tiny(tmp_path / "tiny-imagenet-200")
+    cache = tmp_path / "cache"
+    _, val = load_splits(tiny_facts(), "real", tmp_path, cache_dir=cache)
+    listing = tmp_path / "tiny-imagenet-200" / "val" / "val_annotations.txt"
+    rows = [line.split("\t") for line in listing.read_text().splitlines()]
+    wnids = sorted({row[1] for row in rows})
+    rows[0][1] = next(wnid for wnid in wnids if wnid != rows[0][1])   # the first image relabelled
+    listing.write_text("\n".join("\t".join(row) for row in rows) + "\n")
+    _, relabelled = load_splits(tiny_facts(), "real", tmp_path, cache_dir=cache)
+    assert int(relabelled.labels[0]) != int(val.labels[0])
+    assert torch.equal(relabelled.labels[1:], val.labels[1:]) and torch.equal(relabelled.images, val.images)
+
+
+def test_a_same_size_edit_copied_back_with_its_old_mtime_is_decoded_again_and_old_versions_are_pruned(tmp_path):
+    """`cp -p` / `rsync -t` keep a file's size and mtime; its change time moves, and so does the cache's key. After
+    the rebuild only the newest version of each cache is left."""
+    import os
+    write_tiny(tmp_path / "tiny-imagenet-200")
+    cache = tmp_path / "cache"
+    _, before = load_splits(tiny_facts(), "real", tmp_path, cache_dir=cache)
+    image = tmp_path / "tiny-imagenet-200" / "val" / "images" / "val_1.JPEG"
+    stat = image.stat()
+    edited = bytearray(image.read_bytes())
+    edited[-40:-3] = bytes(37)                       # the same size, some of the image's bytes changed
+    image.write_bytes(bytes(edited))
+    os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns))   # the old mtime back, as cp -p would
+    assert image.stat().st_size == stat.st_size and image.stat().st_mtime_ns == stat.st_mtime_ns
+    _, after = load_splits(tiny_facts(), "real", tmp_path, cache_dir=cache)
+    assert not torch.equal(after.images[1], before.images[1])   # decoded again from the edited bytes
+    assert len(list(cache.glob("tiny_imagenet-val-*.npy"))) == 1 and len(list(cache.glob("*.npy"))) == 2
 
 
 def test_a_killed_writers_temporary_cache_file_is_removed_by_the_next_run(tmp_path):

@@ -47,10 +47,11 @@ def _val_files(data_dir: Path, class_index: dict[str, int]) -> tuple[list[Path],
 
 def decoded_split(facts: DatasetFacts, part: str, paths: list[Path], labels: list[int],
              cache_dir: Path | None) -> TensorSplit:
-    arrays = cached_arrays(cache_dir, f"{facts.name}-{part}-{len(paths)}-{facts.image_size}px", ("images", "labels"),
-                           lambda: {"images": decode_rgb(paths, facts.image_size),
-                                    "labels": np.asarray(labels, dtype=np.int64)}, sources=paths)
-    return TensorSplit(torch.from_numpy(arrays["images"]), torch.from_numpy(arrays["labels"]))
+    # only the pixels are cached: the labels come from the listing read just now, so an edited label is never
+    # served from an older cache
+    arrays = cached_arrays(cache_dir, f"{facts.name}-{part}-{facts.image_size}px", ("images",),
+                           lambda: {"images": decode_rgb(paths, facts.image_size)}, sources=paths)
+    return TensorSplit(torch.from_numpy(arrays["images"]), torch.from_numpy(np.asarray(labels, dtype=np.int64)))
 
 
 def decode_rgb(paths: list[Path], size: int) -> np.ndarray:

@@ -73,6 +73,24 @@ def test_a_bad_field_is_one_line_naming_file_entry_and_field(extended_config):
     get_facts("cifar10")
 
 
+@pytest.mark.parametrize("edit, message", [
+    (("channels: 1", "channels: 3"), r"mean has 1 value\(s\) for 3 channel\(s\); give one per channel, e.g. mean: "
+                                     r"\[0.5, 0.5, 0.5\]"),
+    (("- 0.5\n", "- 0.5\n  - 0.4\n"), r"mean has 2 value\(s\) for 1 channel\(s\)"),
+    (("- 0.25\n", "- -0.25\n"), r"field 'std/0': -0.25 is less than or equal to the minimum of 0"),   # the schema
+])
+def test_mean_and_std_are_one_positive_value_per_channel(extended_config, edit, message):
+    """A 2-value mean for a 1-channel set died at the first batch; a 1-value mean for RGB broadcast silently."""
+    from methods.plan.facts import get_facts
+    path = extended_config / "datasets.yaml"
+    text = path.read_text()
+    start = text.index("fashion:")
+    assert edit[0] in text[start:], edit
+    path.write_text(text[:start] + text[start:].replace(edit[0], edit[1], 1))
+    with pytest.raises(config.ConfigError, match=r"entry 'fashion': " + message):
+        get_facts("fashion")
+
+
 def test_an_unknown_reader_lists_the_formats(extended_config):
     from methods.plan.facts import get_facts
     path = extended_config / "datasets.yaml"

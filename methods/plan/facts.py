@@ -92,6 +92,10 @@ def _checked(path: Path, name: str, entry) -> dict:
             raise ConfigError(f"{path}: entry {name!r}: storage {entry['storage']!r} cannot be honoured by reader "
                               f"{reader!r}, which gives {FORMATS[reader].storage!r} splits; write storage: "
                               f"{FORMATS[reader].storage}")
+    for key in ("mean", "std"):   # one value per channel: a short list would broadcast or fail at the first batch
+        if len(entry[key]) != entry["channels"]:
+            raise ConfigError(f"{path}: entry {name!r}: {key} has {len(entry[key])} value(s) for {entry['channels']} "
+                              f"channel(s); give one per channel, e.g. {key}: {[entry[key][0]] * entry['channels']}")
     return entry
 
 

@@ -116,3 +116,30 @@ def test_runtime_defaults_have_one_home_and_a_flag_overrides_one_value():
     given = configured(num_workers=0, data_root="../shared/datasets", cache_dir=None)
     assert given.num_workers == 0 and given.data_root == Path("../shared/datasets")
     assert given.cache_dir == runtime.cache_dir and given.slots_per_gpu == settings["gpu_slots"]
+
+
+@pytest.mark.parametrize("run, message", [
+    ("one-branches=0", r"option branches='0' is out of range: it must be at least 1"),
+    ("frskd-width=-1", r"option width='-1' is out of range: it must be at least 1"),
+    ("dropmax-tau=0", r"option tau='0' is out of range: it must be above 0"),
+    ("focusnet-label_smoothing=1.5@lenet5.baseline", r"must be at most 1"),
+    ("frskd-width=01", r"option width=01 is written width=1 .*: write width=1"),
+    ("dropmax-tau=1e-1", r"option tau=1e-1 is written tau=0.1"),
+    ("slasd-large_loss=yes", r"option large_loss=yes is written large_loss=true"),
+])
+def test_out_of_range_values_and_second_spellings_are_refused_before_any_job(run, message):
+    """Each passed `-n` before and failed in the job (a ValueError, a negative dimension, a non-finite loss), or
+    named a second directory for the same values."""
+    from methods.plan.protocol import resolve
+    from methods.plan.spec import RunSpec, SpecError
+    arch = "lenet5" if "lenet5" in run or "dropmax" in run else "resnet18"
+    with pytest.raises(SpecError, match=message):
+        resolve(RunSpec.from_parts("smoke", "mnist" if arch == "lenet5" else "cifar100", arch, run, 0))
+
+
+def test_every_committed_run_name_is_written_in_its_one_spelling():
+    from methods.plan.grid import preset_runs
+    from methods.plan.protocol import resolve
+    for preset in config.presets():
+        for run in preset_runs(preset):
+            resolve(run)

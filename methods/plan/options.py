@@ -24,6 +24,9 @@ class Option:
     default: Any
     choices: tuple | None = None        # allowed values (of each item, for a tuple)
     absent: Any = _NO_VALUE             # what a protocol without this option means (an option added later)
+    minimum: float | None = None        # a number's range: min <= value <= max, value > above
+    maximum: float | None = None
+    above: float | None = None
 
     @property
     def added_later(self) -> bool:
@@ -40,7 +43,25 @@ class Option:
         converted = _scalar(self.name, value, self.type)
         if self.choices is not None and converted not in self.choices:
             raise ValueError(f"option {self.name}={value!r} not one of {self.choices}")
+        self._check_range(value, converted)
         return converted
+
+    def _check_range(self, written: Any, value: Any) -> None:
+        bounds = [("at least", self.minimum, value < self.minimum if self.minimum is not None else False),
+                  ("at most", self.maximum, value > self.maximum if self.maximum is not None else False),
+                  ("above", self.above, value <= self.above if self.above is not None else False)]
+        for words, bound, outside in bounds:
+            if outside:
+                raise ValueError(f"option {self.name}={written!r} is out of range: it must be {words} {bound:g} "
+                                 "(config/methods.yaml)")
+
+    def text(self, value: Any) -> str:
+        """How a run name writes a value: one spelling per value, so one set of values names one directory."""
+        if self.type is tuple:
+            return "+".join(value)
+        if self.type is bool:
+            return "true" if value else "false"
+        return repr(value) if self.type is float else str(value)
 
 
 _EXAMPLE = {int: "2", float: "0.5", str: "text"}
@@ -165,7 +186,8 @@ def _option(name: str, spec: Any) -> Option:
     if spec["type"] not in TYPES:
         raise ValueError(f"option {name!r}: type {spec['type']!r} is not one of {', '.join(TYPES)}")
     choices = tuple(spec["choices"]) if "choices" in spec else None
-    option = Option(name, TYPES[spec["type"]], None, choices, spec.get("absent", _NO_VALUE))
+    option = Option(name, TYPES[spec["type"]], None, choices, spec.get("absent", _NO_VALUE), spec.get("min"),
+                    spec.get("max"), spec.get("above"))
     option = dataclasses.replace(option, default=option.convert(spec["default"]))
     if option.added_later:
         option.convert(option.absent)

@@ -176,7 +176,13 @@ def check_run_name(run: RunName) -> None:
 def _method_and_options(run: RunName) -> tuple[MethodDeclaration, dict]:
     try:
         method = declared(run.method)
-        return method, method.resolve(dict(run.options))
+        values = method.resolve(dict(run.options))
+        for name, written in run.options:
+            canonical = method.option(name).text(values[name])
+            if written != canonical:
+                raise ValueError(f"option {name}={written} is written {name}={canonical} (one spelling per value, "
+                                 f"so one run has one directory): write {name}={canonical}")
+        return method, values
     except config.ConfigError as error:
         raise SpecError(f"run name {run}: {error}") from None
     except ValueError as error:

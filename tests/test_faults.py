@@ -183,3 +183,22 @@ def test_a_log_on_a_full_disk_is_dropped_with_one_line_and_the_output_goes_on(tm
     out = capsys.readouterr().out
     assert out.count("dropped") == 1 and "No space left on device" in out
     assert "error: no space left" in out and "second line" in out
+
+
+def test_a_full_disk_while_caching_decoded_images_is_one_line_and_leaves_no_temporary(tmp_path, monkeypatch):
+    """The image cache wrote with its own writer: a raw `OSError: Not enough free space` traceback and a .tmp file
+    left behind. Now the project's one-line message, nothing left, and the command that reported it exits 1."""
+    import errno
+    import numpy as np
+    from methods.data import npy_cache
+    from methods.runs.files import DiskFullError
+
+    def save_on_a_full_disk(file, array):
+        file.write(b"\x93NUMPY")
+        raise OSError(errno.ENOSPC, "Not enough free space to write 4800000 bytes")
+    monkeypatch.setattr(np, "save", save_on_a_full_disk)
+    cache = tmp_path / "cache"
+    with pytest.raises(DiskFullError, match=f"no space left on {cache} while caching decoded images .*free space"):
+        npy_cache.cached_arrays(cache, "set-train-64px", ("images",), lambda: {"images": np.zeros((2, 3))},
+                                sources=[])
+    assert list(cache.iterdir()) == []

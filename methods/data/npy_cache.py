@@ -8,6 +8,7 @@ is slow to rebuild is cached (decoded pixels); what a listing file says (labels)
 caller. Building a new version removes the older versions of the same key, so edits do not pile up copies."""
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
+
+from methods.runs.files import DiskFullError, disk_full
 
 FORMAT = 3   # bump when what build() makes changes (decoder, resizing), so older caches are never read
 
@@ -82,8 +85,19 @@ def _alive(pid: int) -> bool:
 
 
 def _save_atomically(path: Path, array: np.ndarray) -> None:
-    """Write to a temporary file and rename it, so a killed run never leaves a half-written cache file."""
+    """Write to a temporary file (named by this process, so a killed writer's is recognised and removed) and rename
+    it, so a killed run never leaves a half-written cache file; a full disk is the project's one-line error and
+    leaves no temporary file."""
     temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "wb") as file:
-        np.save(file, array)
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "wb") as file:
+            np.save(file, array)
+        os.replace(temporary, path)
+    except OSError as error:
+        if disk_full(error, path.parent):
+            raise DiskFullError(errno.ENOSPC, f"no space left on {path.parent} while caching decoded images "
+                                f"({path.name}); free space (or point cache_dir elsewhere) and rerun: nothing "
+                                "computed is lost") from None
+        raise
+    finally:
+        temporary.unlink(missing_ok=True)

@@ -202,3 +202,35 @@ def test_a_full_disk_while_caching_decoded_images_is_one_line_and_leaves_no_temp
         npy_cache.cached_arrays(cache, "set-train-64px", ("images",), lambda: {"images": np.zeros((2, 3))},
                                 sources=[])
     assert list(cache.iterdir()) == []
+
+
+def test_identical_weights_are_identical_bytes(tmp_path):
+    """torch.save to a path names the archive's inner folder after the (random) temporary file: two saves of the
+    same weights differed, so their checksums did too. Saved through a buffer they are the same bytes."""
+    import torch
+    from methods.engine.checkpoint import save_torch
+    state = {"state_dict": {"w": torch.arange(6.0).reshape(2, 3)}, "protocol_hash": "abc"}
+    save_torch(state, tmp_path / "a.pt")
+    save_torch(state, tmp_path / "b.pt")
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
+    assert torch.equal(torch.load(tmp_path / "a.pt", weights_only=True)["state_dict"]["w"], state["state_dict"]["w"])
+
+
+def test_an_unreadable_record_is_answered_with_the_cheapest_way_back(tmp_path):
+    """'snakemake --forcerun' retrains all 200 epochs; a sealed copy restores at once and a committed file is one
+    git command away: the message names the cheapest that exists."""
+    from methods.engine.trainer import Runtime, train_run
+    from methods.plan.protocol import resolve
+    from methods.plan.spec import RunSpec
+    from methods.runs.artifacts import ArtifactError, RunArtifacts
+    run = RunSpec.from_parts("smoke", "mnist", "lenet5", "baseline", 0)
+    train_run(resolve(run), Runtime(num_workers=0, threads=1), root=tmp_path)
+    artifacts = RunArtifacts(run, tmp_path)
+    artifacts.metrics_path.write_text("{ truncated")
+    with pytest.raises(ArtifactError, match=r"unreadable .*delete it and rerun the run as usual .* restored at once "
+                                            r"from its sealed copy in restore/, nothing retrains"):
+        artifacts.read_metrics()
+    import shutil
+    shutil.rmtree(artifacts.restore_dir)
+    with pytest.raises(ArtifactError, match=r"no intact copy exists: retrain it \(snakemake --forcerun"):
+        artifacts.read_metrics()

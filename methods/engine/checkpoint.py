@@ -1,6 +1,7 @@
 """Torch checkpoints written atomically (methods.runs.files), and the RNG state a resumed run restores."""
 from __future__ import annotations
 
+import io
 import random
 from pathlib import Path
 
@@ -11,7 +12,11 @@ from methods.runs.files import atomic_write
 
 
 def save_torch(obj, path: Path) -> None:
-    atomic_write(path, lambda tmp: torch.save(obj, tmp))
+    """torch.save through a buffer: saved to a file, the archive's inner folder is named after the (random)
+    temporary file, so identical weights gave different bytes; from a buffer it is always 'archive'."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(buffer.getbuffer()))
 
 
 def rng_state() -> dict:

@@ -242,6 +242,15 @@ class RunArtifacts:
     def expected_hash(self) -> str:
         return self.protocol.hash
 
+    def _restoring_advice(self) -> str:
+        """How to get an unreadable record back, cheapest first: its sealed copy, the committed file, a retrain."""
+        if (self.restore_dir / CHECKSUMS).exists():
+            return (f"delete it and rerun the run as usual (python -m methods train {self.spec.directory}, or the "
+                    f"snakemake target): it is restored at once from its sealed copy in {RESTORE}/, nothing retrains")
+        if _committed_files(self.root, self.spec.directory).get(METRICS):
+            return f"restore the committed file: git checkout -- {self.metrics_path}"
+        return f"no intact copy exists: retrain it (snakemake --forcerun {self.metrics_path})"
+
     def read_metrics(self) -> dict | None:
         """metrics.json, or None when the run has not finished; an unreadable file names itself and the fix."""
         if not self.metrics_path.exists():
@@ -250,8 +259,8 @@ class RunArtifacts:
             metrics = json.loads(self.metrics_path.read_text())
             metrics["protocol_hash"]
         except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
-            raise ArtifactError(f"{self.metrics_path} is unreadable (truncated or edited); delete it and rerun "
-                                f"the run (snakemake --forcerun {self.metrics_path})") from None
+            raise ArtifactError(f"{self.metrics_path} is unreadable (truncated or edited); {self._restoring_advice()}"
+                                ) from None
         return metrics
 
     def status(self) -> str:

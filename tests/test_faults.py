@@ -234,3 +234,27 @@ def test_an_unreadable_record_is_answered_with_the_cheapest_way_back(tmp_path):
     shutil.rmtree(artifacts.restore_dir)
     with pytest.raises(ArtifactError, match=r"no intact copy exists: retrain it \(snakemake --forcerun"):
         artifacts.read_metrics()
+
+
+@pytest.mark.parametrize("fault", ["seal-after-epochs.csv", "seal-after-model.pt", "seal-after-metrics.json"])
+@pytest.mark.parametrize("entry", ["cli", "snakemake"])
+def test_killed_inside_the_seal_a_rerun_completes_it_from_either_entry(tmp_path, uninterrupted, fault, entry):
+    """kill -9 between the seal's copies leaves restore/ partial, without checksums, and last.pt in place. A
+    Snakemake rerun (which deletes an incomplete job's outputs first) restores the run from last.pt; a plain
+    `python -m methods train` rerun used to refuse ('metrics.json already exists') and left the seal partial for
+    ever: it now completes the seal. Both end with the uninterrupted run's record, a complete seal and no last.pt."""
+    killed = train(tmp_path, fault=fault)
+    assert killed.returncode == 137, killed.stderr[-2000:]
+    directory = tmp_path / RUN.directory
+    assert not (directory / "restore" / "checksums.json").exists() and (directory / "last.pt").exists()
+    if entry == "snakemake":
+        for name in ("metrics.json", "epochs.csv"):
+            (directory / name).unlink()
+    rerun = train(tmp_path)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert "epoch 1/2 loss" not in rerun.stdout                     # nothing retrained
+    assert same(outcome(tmp_path), uninterrupted)
+    assert (directory / "restore" / "checksums.json").exists() and not (directory / "last.pt").exists()
+    from methods.plan.protocol import resolve
+    from methods.runs.artifacts import RunArtifacts
+    assert RunArtifacts(RUN, tmp_path, resolve(RUN)).sealed_record() is not None   # every copy matches its sum

@@ -1,7 +1,8 @@
 """Deterministic fault injection for the fault tests: FOCUSNET_FAULT=<point> makes the process die (os._exit,
 as kill -9 would: no cleanup, no flush) when it reaches that point. Points: after-last-<epoch>[-step<k>] (a
 checkpoint just written), step-<epoch>-<k> (a training step just taken), before-metrics (the run's outputs
-written except metrics.json), after-metrics. `sigterm@<point>` sends the process SIGTERM there instead (a
+written except metrics.json), after-metrics, seal-after-<file> (inside the seal: restore/ holds that file's copy and
+those before it, no checksums yet), after-seal. `sigterm@<point>` sends the process SIGTERM there instead (a
 preemption); `pause@<point>` holds the process there until a preemption signal arrives (for a test that cancels or
 requeues a running cluster job at a known step). `rank<r>:<fault>` applies the fault in process r only, where
 several processes train one run (RANK, as torchrun sets it). Unset, it costs one dictionary lookup."""

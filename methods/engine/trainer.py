@@ -92,8 +92,7 @@ def _train_locked(protocol: Protocol, runtime: Runtime, artifacts: RunArtifacts,
     spec, digest = protocol.spec, protocol.hash
     restored = None
     if world.main:
-        _refuse_finished(artifacts, digest)
-        restored = _restore_or_set_aside(spec, artifacts)
+        restored = _refuse_finished(artifacts, digest) or _restore_or_set_aside(spec, artifacts)
     restored = distributed.broadcast(restored, world)
     if restored is not None:
         _say(spec, f"restoring the finished run from {artifacts.restore_dir.name}/: nothing to train")
@@ -397,8 +396,18 @@ def _restore_or_set_aside(spec: RunSpec, artifacts: RunArtifacts) -> dict | None
     return None
 
 
-def _refuse_finished(artifacts: RunArtifacts, digest: str) -> None:
+def _refuse_finished(artifacts: RunArtifacts, digest: str) -> dict | None:
+    """A finished run is never retrained over; one that finished but was stopped inside its seal has the seal
+    completed (what a Snakemake rerun gets by restoring from last.pt), and its record is returned."""
     metrics = artifacts.read_metrics()
+    if metrics is not None and metrics["protocol_hash"] == digest and artifacts.seal_interrupted():
+        if not artifacts.model_path.exists() or not artifacts.epochs_path.exists():
+            raise RunError(f"{artifacts.directory}: finished, but stopped inside its seal with "
+                           f"{'model.pt' if not artifacts.model_path.exists() else 'epochs.csv'} gone; move "
+                           "metrics.json away and rerun: it resumes from last.pt and finishes again")
+        artifacts.seal()
+        _say(artifacts.spec, "finished earlier but stopped inside its seal: seal completed, nothing retrained")
+        return metrics
     if metrics is not None:
         raise RunError(f"{artifacts.metrics_path} already exists (protocol {metrics['protocol_hash']}, requested "
                        f"{digest}); it is never overwritten: move it away first if you mean to retrain")
@@ -443,8 +452,8 @@ def _finish(spec, method, log: EpochLog, device, elapsed, artifacts: RunArtifact
                                       provenance=attempts[0]["provenance"], resumes=attempts[1:])
     say_done(spec, metrics)
     fault_point("after-metrics")
-    artifacts.seal()   # from here a rerun whose outputs were deleted restores them from restore/ at once
-    fault_point("after-seal")
+    artifacts.seal(after_each=lambda name: fault_point(f"seal-after-{name}"))   # from here a rerun whose outputs
+    fault_point("after-seal")                                                     # were deleted restores them at once
     return metrics
 
 

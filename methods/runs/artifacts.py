@@ -126,16 +126,18 @@ class RunArtifacts:
             for leftover in folder.glob(".*.tmp") if folder.is_dir() else ():
                 leftover.unlink(missing_ok=True)
 
-    def seal(self) -> None:
+    def seal(self, after_each=lambda name: None) -> None:
         """Keep an independent copy of the finished run's record and weights under restore/, with their SHA-256s
         (restore/checksums.json, written last; only then is last.pt deleted). The copy heals a damaged or deleted
-        file (restore(), heal_weights()) and is itself checked before it is used."""
+        file (restore(), heal_weights()) and is itself checked before it is used. after_each(name) runs after each
+        file is copied (the fault tests stop there)."""
         sums = {}
         for name in SEALED:
             if (self.directory / name).exists():
                 files.atomic_write(self.restore_dir / name,
                                         lambda tmp, name=name: shutil.copyfile(self.directory / name, tmp))
                 sums[name] = sha256_of(self.restore_dir / name)
+                after_each(name)
         files.save_json(sums, self.restore_dir / CHECKSUMS)
         self.last_path.unlink(missing_ok=True)
         self.retrain_marker.unlink(missing_ok=True)
@@ -149,6 +151,12 @@ class RunArtifacts:
         (snakemake --forcerun: written by the Snakemake head, read by the job)."""
         self.directory.mkdir(parents=True, exist_ok=True)
         self.retrain_marker.write_text(why + "\n")
+
+    def seal_interrupted(self) -> bool:
+        """Whether the run finished (metrics.json written) but its seal did not complete: restore/ lacks its
+        checksums and last.pt is still there (it is deleted only once the seal is complete)."""
+        return (self.metrics_path.exists() and self.last_path.exists()
+                and not (self.restore_dir / CHECKSUMS).exists())
 
     def sealed_record(self) -> dict | None:
         """restore/'s metrics when its copy is complete and every file matches its checksum; None when nothing is

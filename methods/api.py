@@ -52,7 +52,11 @@ def verify(protocol: Protocol, epochs: int | None, runtime: Runtime, scratch: Pa
            record: bool = False, install_weights: bool = False) -> bool:
     """Retrain a finished run's first epochs in a scratch place and compare them with its epochs.csv; True when
     identical."""
-    from methods.engine.verify import append_record, install_rebuilt_weights, verify_run
+    from methods.engine.verify import append_record, install_rebuilt_weights, rebuild_scratch, verify_run
+    from methods.runs.artifacts import RunArtifacts
+    rebuilding = install_weights and scratch is None and epochs is None
+    if rebuilding:   # kept until installed, so an interrupted rebuild resumes there
+        scratch = rebuild_scratch(RunArtifacts(protocol.spec, Path("."), protocol))
     outcome = verify_run(protocol, epochs, runtime, scratch=scratch)
     for line in outcome.lines():
         print(line, flush=True)
@@ -60,6 +64,9 @@ def verify(protocol: Protocol, epochs: int | None, runtime: Runtime, scratch: Pa
         print(f"recorded in {append_record(outcome)}")
     if install_weights:
         print(f"installed {install_rebuilt_weights(outcome)}")
+        if rebuilding:
+            import shutil
+            shutil.rmtree(scratch, ignore_errors=True)
     return outcome.identical
 
 

@@ -258,3 +258,27 @@ def test_killed_inside_the_seal_a_rerun_completes_it_from_either_entry(tmp_path,
     from methods.plan.protocol import resolve
     from methods.runs.artifacts import RunArtifacts
     assert RunArtifacts(RUN, tmp_path, resolve(RUN)).sealed_record() is not None   # every copy matches its sum
+
+
+def test_an_interrupted_reference_rebuild_resumes_where_it_stopped(tmp_path):
+    """A job whose reference has no weights here rebuilds them by a verified retraining. Killed during that
+    rebuild, its rerun started the rebuild from epoch 1 again (the scratch folder was temporary); the rebuild now
+    trains in <reference>/rebuild/, kept until its weights are installed, and the rerun resumes it."""
+    import shutil
+    from methods.plan.spec import RunSpec
+    focusnet = RunSpec.from_parts("smoke", "mnist", "lenet5", "focusnet@lenet5.baseline", 0)
+    baseline = focusnet.reference
+    assert train(tmp_path, baseline).returncode == 0          # the reference, 2 epochs
+    reference = tmp_path / baseline.directory
+    original = torch.load(reference / "model.pt", weights_only=True)["state_dict"]
+    (reference / "model.pt").unlink()
+    shutil.rmtree(reference / "restore")
+    killed = train_in_subprocess(tmp_path, focusnet, fault="after-last-1")   # the rebuild's first checkpoint
+    assert killed.returncode == 137, killed.stderr[-2000:]
+    assert (reference / "rebuild").is_dir() and not (reference / "model.pt").exists()
+    rerun = train_in_subprocess(tmp_path, focusnet)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert "resuming at epoch 2" in rerun.stdout and rerun.stdout.count("starting epoch 1") == 1   # FocusNet's own
+    rebuilt = torch.load(reference / "model.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(rebuilt[k], original[k]) for k in original)
+    assert not (reference / "rebuild").exists()               # removed once installed

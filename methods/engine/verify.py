@@ -108,6 +108,9 @@ def recorded_threads(metrics: dict) -> int | None:
     return int(match.group(1)) if match else None
 
 
+REBUILD = "rebuild"   # <run dir>/rebuild/: a weights rebuild in progress (git-ignored)
+
+
 def verify_run(protocol: Protocol, epochs: int | None, runtime, root: Path = Path("."), scratch: Path | None = None,
                say=print) -> Outcome:
     """Retrain the first `epochs` epochs (None: all) of a finished run under `scratch` (default: a temporary
@@ -185,15 +188,23 @@ def rebuild_weights(protocol: Protocol, runtime, root: Path = Path("."), say=pri
     run, the first differing epoch and the provenance that differs, and the published record is left as it is."""
     spec = protocol.spec
     artifacts = RunArtifacts(spec, root, protocol)
-    say(f"[{spec.directory}] has no {MODEL} here: rebuilding it by retraining the whole run and checking every "
-        f"epoch against its committed {EPOCHS}")
-    outcome = verify_run(protocol, None, runtime, root, say=say)
+    scratch = rebuild_scratch(artifacts)
+    say(f"[{spec.directory}] has no {MODEL} here: rebuilding it by retraining the whole run in {scratch} (kept "
+        f"until it is done, so an interrupted rebuild resumes) and checking every epoch against its committed {EPOCHS}")
+    outcome = verify_run(protocol, None, runtime, root, scratch=scratch, say=say)
     if not outcome.identical:
         raise VerifyError(" / ".join(outcome.lines()) + "; its weights were not rebuilt (rerun with the "
                           "recorded provenance, e.g. --cpu-isa avx2)")
     install_rebuilt_weights(outcome, root)
+    shutil.rmtree(scratch, ignore_errors=True)
     say(f"[{spec.directory}] {MODEL} rebuilt: identical for {outcome.epochs} epochs")
     return artifacts.model_path
+
+
+def rebuild_scratch(artifacts: RunArtifacts) -> Path:
+    """Where a run's weights are rebuilt: inside its directory (git-ignored), kept until the rebuild is installed,
+    so a rebuild that is interrupted resumes from its checkpoint there."""
+    return artifacts.directory / REBUILD
 
 
 def install_rebuilt_weights(outcome: Outcome, root: Path = Path(".")) -> Path:

@@ -348,7 +348,8 @@ def warmup_mean_factor(epoch: int, warmup_epochs: int, steps: int) -> float:
 def _check_finite(spec, sums: dict[str, torch.Tensor], seen: int, where: str) -> dict[str, float]:
     means = {f"train_{name}": total.item() / seen for name, total in sums.items()}
     if not all(math.isfinite(value) for value in means.values()):
-        options = ", ".join(f"{k}={v}" for k, v in spec.run.options) or "its method's defaults"
+        run = getattr(spec, "run", None)   # a benchmark's loop passes a bare stand-in for the spec
+        options = ", ".join(f"{k}={v}" for k, v in (run.options if run else ())) or "its method's defaults"
         raise RunError(f"{spec.directory}: the training loss is not finite at {where} (mean terms {means}); the run "
                        f"trains with {options} (config/methods.yaml): check those values, lower the lr, or check the "
                        "data")

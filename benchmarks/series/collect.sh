@@ -29,7 +29,7 @@ for commit in "${commits[@]}"; do
     fi
     mkdir -p "$dir"
     for name in metrics.json epochs.csv train.log attempts.log verified.json; do
-      [ -e "$tree/$dir/$name" ] && cp -p "$tree/$dir/$name" "$dir/$name"
+      if [ -e "$tree/$dir/$name" ]; then cp -p "$tree/$dir/$name" "$dir/$name"; fi
     done
     echo "$dir (from $commit)"
   done

@@ -26,3 +26,9 @@ def soft_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperat
     if reduction == "batchmean":
         return pointwise.sum(dim=1).mean()
     return pointwise.mean()
+
+
+def entropy(logits: torch.Tensor) -> torch.Tensor:
+    """The entropy of the plain softmax, batch mean (FocusNet's R_entropy, Eq. 11)."""
+    log_p = F.log_softmax(logits, dim=1)
+    return -(log_p.exp() * log_p).sum(dim=1).mean()

@@ -19,7 +19,8 @@ from methods.plan.options import declared
 from methods.models import build_model
 from methods.models.complexity import count_params
 from methods.zoo.focus_frskd import FocusFRSKD
-from methods.zoo.focusnet import attention_regulariser, classification_loss, entropy, multi_warm_label
+from methods.losses import entropy
+from methods.zoo.focusnet import attention_regulariser, classification_loss, multi_warm_label
 from methods.zoo.frskd import SelfTeacher, feature_loss
 
 from helpers import method_options, train_steps

@@ -17,8 +17,8 @@ import pytest
 import torch
 
 from methods.zoo import get_method_class
-from methods.zoo.focusnet import (FocusNet, attention_regulariser, classification_loss, entropy,
-                                  multi_warm_label)
+from methods.losses import entropy
+from methods.zoo.focusnet import FocusNet, attention_regulariser, classification_loss, multi_warm_label
 
 from helpers import assert_reference_frozen, method_options
 

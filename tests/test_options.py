@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from methods.plan import config
-from methods.plan.options import _option, declared, method_keys, options_class
+from methods.plan.options import _option, declared, declared_keys, options_class
 
 
 @pytest.mark.parametrize("spec,kind,default", [
@@ -79,7 +79,7 @@ def test_an_option_added_later_is_recorded_only_off_its_earlier_value():
 
 def test_every_methods_options_class_has_the_declared_fields_and_types():
     from methods.zoo import get_method_class
-    for key in method_keys():
+    for key in declared_keys():
         cls = get_method_class(key)
         fields = {field.name: field.type for field in dataclasses.fields(cls.Options)}
         declaration = declared(key)
@@ -89,7 +89,7 @@ def test_every_methods_options_class_has_the_declared_fields_and_types():
     focusnet = {field.name: field.type for field in dataclasses.fields(options_class("focusnet"))}
     assert focusnet == {"warm": str, "label_smoothing": float, "alpha": float, "beta": float, "detach_d": bool,
                         "terms": tuple[str, ...]}
-    assert {key for key in method_keys() if declared(key).needs_reference} == {"focusnet", "tfkd_self", "kd"}
+    assert {key for key in declared_keys() if declared(key).needs_reference} == {"focusnet", "tfkd_self", "kd"}
 
 
 def test_options_are_frozen():

@@ -11,7 +11,7 @@ from methods import PROJECT_ROOT
 from methods.plan.grid import build_table
 from methods.plan.layout import report_target
 from methods.report.comparison import (build_report, claim_pairs, claim_verdicts, comparisons, in_scope, load_claims,
-                                       paired, render_markdown, row_orders)
+                                       paired, render_report_markdown, row_orders)
 from methods.report.tables import CellValue
 
 
@@ -118,7 +118,7 @@ def test_the_paper_report_of_the_committed_runs_lists_every_claim():
     assert mnist["n"] >= 1 and mnist["verdict"] != "not enough runs"     # committed MNIST runs: both rows
     table2 = report["summary"].set_index("table").loc["table2"]
     assert table2["regenerated"] >= 2 and table2["hours spent"] > 0
-    text = render_markdown(report)
+    text = render_report_markdown(report)
     assert "## The paper's claims" in text and "not the paper's data" not in text
     assert "## Row order, ours against the paper" in text and "MNIST" in set(report["orders"]["column"])
 
@@ -129,7 +129,7 @@ def test_the_demo_report_compares_three_seeds_and_says_it_is_not_the_papers_data
     assert len(three) and three["p_holm (better > worse)"].notna().all()
     assert set(report["comparisons"]["scope"]) == {"analogue"}   # digits are no claim's setting
     assert set(report["claims"]["verdict"]) == {"no comparison in scope"}
-    assert "not the paper's data" in render_markdown(report)
+    assert "not the paper's data" in render_report_markdown(report)
     assert str(report_target("demo")) == "tables/demo_report"
 
 

@@ -141,7 +141,7 @@ class MethodDeclaration:
         return values
 
 
-def method_keys() -> list[str]:
+def declared_keys() -> list[str]:
     return [key for key in config.load("methods") if not key.startswith("_")]
 
 
@@ -149,7 +149,7 @@ def method_keys() -> list[str]:
 def _declared(path: str, key: str) -> MethodDeclaration:
     table = config.load("methods")
     if key not in table or key.startswith("_"):
-        raise config.ConfigError(f"unknown method {key!r}; methods ({path}): {', '.join(method_keys())}")
+        raise config.ConfigError(f"unknown method {key!r}; methods ({path}): {', '.join(declared_keys())}")
     entry = table[key] or {}
     config.validate(entry, config.methods_entry_schema(), f"{path}: entry {key!r}")
     try:

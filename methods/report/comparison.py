@@ -197,7 +197,7 @@ def _claim_pairs_by_scope(claim: dict, tables: dict):
                 yield analogue["table"], better, worse, ANALOGUE
 
 
-EPOCHS = (("best", "compared_by_seed"), ("final", "compared_final_by_seed"))   # which epoch's accuracy, and the CellValue field
+EPOCH_FIELDS = (("best", "compared_by_seed"), ("final", "compared_final_by_seed"))   # which epoch's accuracy, and the CellValue field
 TRAINED_ONLY = (("best", "by_seed"), ("final", "final_by_seed"))               # the same, collapsed seeds left out
 COMPARISON_COLUMNS = ["claim", "scope", "table", "column", "better", "worse", "seeds", "n"] + [
     f"{prefix}{name}" for prefix in ("", "final ")
@@ -222,7 +222,7 @@ def comparisons(claims: dict, tables: dict) -> pd.DataFrame:
                    "better": better.cell.row, "worse": worse.cell.row,
                    "_collapsed": 0 if claim.get("trained_seeds_only") else len(collapsed_seeds),
                    "_left_out": len(collapsed_seeds) if claim.get("trained_seeds_only") else 0}
-            for epoch, field in TRAINED_ONLY if claim.get("trained_seeds_only") else EPOCHS:
+            for epoch, field in TRAINED_ONLY if claim.get("trained_seeds_only") else EPOCH_FIELDS:
                 result = paired(getattr(better, field), getattr(worse, field))
                 prefix = "" if epoch == "best" else "final "
                 low, high = result.ci95 or (None, None)
@@ -512,7 +512,7 @@ def _legend(report: dict) -> list[str]:
     ]
 
 
-def render_markdown(report: dict) -> str:
+def render_report_markdown(report: dict) -> str:
     title = (f"# {layout.report_target(report['preset']).name} [{report['preset']} preset] The regenerated tables against "
              "the paper")
     compared = _comparison_view(report["comparisons"])
@@ -555,7 +555,7 @@ def _markdown(frame: pd.DataFrame) -> str:
     return _formatted(frame).to_markdown(index=False, disable_numparse=True)
 
 
-def render_latex(report: dict) -> str:
+def render_report_latex(report: dict) -> str:
     parts = []
     for caption, frame in (("Tables", report["summary"]), ("Claims", report["claims"]),
                            ("Comparisons", _comparison_view(report["comparisons"])), ("Row order", report["orders"])):
@@ -564,7 +564,7 @@ def render_latex(report: dict) -> str:
     return "\n".join(parts)
 
 
-def render_csv(report: dict) -> str:
+def render_report_csv(report: dict) -> str:
     import pandas as pd
     sections = (("table", report["summary"]), ("claim", report["claims"]), ("comparison", report["comparisons"]),
                 ("row order", report["orders"]))
@@ -578,7 +578,7 @@ def write_report(preset: str, root: Path = Path("."), seeds: tuple[int, ...] | N
     base = root / layout.report_target(preset)
     base.parent.mkdir(parents=True, exist_ok=True)
     written = []
-    for suffix, render in ((".md", render_markdown), (".tex", render_latex), (".csv", render_csv)):
+    for suffix, render in ((".md", render_report_markdown), (".tex", render_report_latex), (".csv", render_report_csv)):
         path = base.with_suffix(suffix)
         path.write_text(render(report))
         written.append(path)

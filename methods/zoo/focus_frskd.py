@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from methods.registry import register
-from methods.zoo.focusnet import (attention_regulariser, classification_loss, entropy,
-                                  multi_warm_label)
+from methods.losses import entropy
+from methods.zoo.focusnet import attention_regulariser, classification_loss, multi_warm_label
 from methods.zoo.frskd import SelfTeacherMethod, feature_loss
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from methods.losses import entropy
 from methods.method import Method
 from methods.registry import register
 
@@ -34,12 +35,6 @@ def classification_loss(logits, reference_logits, targets, *, label_smoothing=0.
 def attention_regulariser(logits: torch.Tensor, warm_label: torch.Tensor) -> torch.Tensor:
     """Eq. 10: cross-entropy between the multi-warm label and the plain softmax."""
     return -(warm_label * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
-
-
-def entropy(logits: torch.Tensor) -> torch.Tensor:
-    """Eq. 11: entropy of the plain softmax, batch mean."""
-    log_p = F.log_softmax(logits, dim=1)
-    return -(log_p.exp() * log_p).sum(dim=1).mean()
 
 
 @register("focusnet")

@@ -282,3 +282,36 @@ def test_on_a_small_cluster_paper_sized_jobs_are_refused_while_planning(tmp_path
     assert "lower check_data_cpus" in output or "lower job_resources." in output, output[-3000:]
     smoke = snakemake("-n", "tables/smoke/table10.md", workdir=tmp_path, timeout=120, on_cluster=True)
     assert smoke.returncode == 0, smoke.stdout[-3000:] + smoke.stderr[-3000:]
+
+
+def test_a_partition_that_is_down_or_has_no_node_taking_jobs_is_refused_while_planning():
+    """With the partition DOWN a job sat PENDING (PartitionDown) and nothing was printed; with every node down or
+    drained (ReqNodeNotAvail) the same. A missing GPU named the CPU/memory setting; it names the processes now."""
+    from methods.plan.slurm import misfit, parse_sinfo
+    request = {"cpus": 1, "mem_mb": 3000, "runtime": 15, "gpus": 1}
+    down = parse_sinfo("gpu", "2|19000|infinite|gpu:2|down|idle\n")
+    assert misfit("train x", request, down, "preset_resources.smoke").startswith(
+        "SLURM partition 'gpu' is down (sinfo -p gpu): every job would sit PENDING")
+    drained = parse_sinfo("gpu", "2|19000|infinite|gpu:2|up|drain\n2|19000|infinite|gpu:2|up|down*\n")
+    problem = misfit("train x", request, drained, "preset_resources.smoke")
+    assert "has no node that takes jobs (node states: down*, drain)" in problem and "ReqNodeNotAvail" in problem
+    mixed = parse_sinfo("gpu", "8|64000|infinite|gpu:8|up|down\n2|19000|infinite|gpu:2|up|idle\n")
+    assert (mixed.cpus, mixed.gpus) == (2, 2)            # the down node's size is no offer
+    gpus = misfit("train y", {"gpus": 8}, mixed, "job_resources.imagenet")
+    assert "gpus=8" in gpus and "the preset's processes (config/presets.yaml" in gpus
+    assert "job_resources.imagenet" not in gpus
+
+
+def test_a_down_partition_on_the_real_slurm_stops_planning_with_one_line(tmp_path):
+    why = slurm_is_up()
+    if why:
+        pytest.skip(why)
+    partition = subprocess.run(["sinfo", "-h", "-o", "%R"], capture_output=True, text=True).stdout.split()[0]
+    assert subprocess.run(["scontrol", "update", f"PartitionName={partition}", "State=DOWN"]).returncode == 0
+    try:
+        result = snakemake("-n", "tables/smoke/table10.md", "--config", f"slurm_partition={partition}",
+                           workdir=tmp_path, timeout=120, on_cluster=True)
+    finally:
+        subprocess.run(["scontrol", "update", f"PartitionName={partition}", "State=UP"])
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and f"SLURM partition '{partition}' is down" in output, output[-3000:]

@@ -13,10 +13,16 @@ from functools import lru_cache
 @dataclass(frozen=True)
 class Limits:
     partition: str
-    cpus: int            # the most CPUs of one node
-    mem_mb: int          # the most memory of one node
+    cpus: int            # the most CPUs of one node that can take a job
+    mem_mb: int          # the most memory of one such node
     minutes: float       # the partition's time limit (inf: none)
-    gpus: int            # the most GPUs (gres gpu) of one node
+    gpus: int            # the most GPUs (gres gpu) of one such node
+    available: str = "up"          # the partition's state (sinfo %a): up, down, drain, inact
+    nodes_down: tuple[str, ...] = ()   # the states of the nodes that cannot take a job (down, drain, fail, ...)
+
+
+# node states (sinfo %t) in which a node takes no new job
+UNUSABLE = ("down", "drain", "drng", "fail", "maint", "inval", "futr", "unk", "powered_down", "pow_dn")
 
 
 def parse_minutes(text: str) -> float:
@@ -31,16 +37,24 @@ def parse_minutes(text: str) -> float:
 
 
 def parse_sinfo(partition: str, output: str) -> Limits | None:
-    """Limits from `sinfo -h -p <partition> -o "%c|%m|%l|%G"` (one line per node group), None for no nodes."""
-    cpus, mem, gpus, minutes = 0, 0, 0, 0.0
+    """Limits from `sinfo -h -p <partition> -o "%c|%m|%l|%G|%a|%t"` (one line per node group): the sizes of the
+    nodes that can take a job, the partition's state and the states of those that cannot; None for no nodes."""
+    cpus, mem, gpus, minutes, available, down, seen = 0, 0, 0, 0.0, "up", [], False
     for line in filter(None, (line.strip() for line in output.splitlines())):
-        cpu_text, mem_text, time_text, gres = (line.split("|") + ["", "", "", ""])[:4]
+        cpu_text, mem_text, time_text, gres, avail, state = (line.split("|") + [""] * 6)[:6]
+        seen = True
+        available = avail.strip() or available
+        minutes = max(minutes, parse_minutes(time_text))
+        if state.strip().rstrip("*~#!%$@^-").lower().startswith(UNUSABLE):
+            down.append(state.strip())
+            continue
         cpus = max(cpus, int(re.sub(r"\D.*", "", cpu_text) or 0))
         mem = max(mem, int(re.sub(r"\D.*", "", mem_text) or 0))
-        minutes = max(minutes, parse_minutes(time_text))
         found = re.search(r"gpu(?::[^:,(]+)?:(\d+)", gres)
         gpus = max(gpus, int(found.group(1)) if found else 0)
-    return Limits(partition, cpus, mem, minutes, gpus) if cpus else None
+    if not seen:
+        return None
+    return Limits(partition, cpus, mem, minutes, gpus, available, tuple(down))
 
 
 @lru_cache(maxsize=None)
@@ -49,8 +63,8 @@ def partition_limits(partition: str) -> Limits | None:
     if shutil.which("sinfo") is None:
         return None
     try:
-        probe = subprocess.run(["sinfo", "-h", "-p", partition, "-o", "%c|%m|%l|%G"], capture_output=True, text=True,
-                               timeout=20)
+        probe = subprocess.run(["sinfo", "-h", "-p", partition, "-o", "%c|%m|%l|%G|%a|%t"], capture_output=True,
+                               text=True, timeout=20)
     except (OSError, subprocess.SubprocessError):
         return None
     if probe.returncode != 0:
@@ -61,13 +75,24 @@ def partition_limits(partition: str) -> Limits | None:
 def misfit(job: str, request: dict, limits: Limits, setting: str) -> str | None:
     """None when `request` (cpus, mem_mb, runtime in minutes, gpus) fits one node of the partition, else one line
     naming the job, the resource, what the partition offers and the setting to change."""
+    where = f"(sinfo -p {limits.partition})"
+    if limits.available != "up":
+        return (f"SLURM partition {limits.partition!r} is {limits.available} {where}: every job would sit PENDING "
+                "(PartitionDown/PartitionInactive); ask its admins to bring it up, or choose another with --config "
+                "slurm_partition=<name>")
+    if limits.cpus == 0 and limits.nodes_down:
+        return (f"SLURM partition {limits.partition!r} has no node that takes jobs (node states: "
+                f"{', '.join(sorted(set(limits.nodes_down)))}) {where}: every job would sit PENDING "
+                "(ReqNodeNotAvail); wait for its nodes, or choose another partition with --config slurm_partition=<name>")
     if limits.cpus == 0:
-        return (f"SLURM partition {limits.partition!r} has no nodes (sinfo -p {limits.partition}): set another with "
+        return (f"SLURM partition {limits.partition!r} has no nodes {where}: set another with "
                 "--config slurm_partition=<name>")
     offered = {"cpus": limits.cpus, "mem_mb": limits.mem_mb, "runtime": limits.minutes, "gpus": limits.gpus}
     for resource, wanted in request.items():
         if wanted and wanted > offered[resource]:
+            change = ("the preset's processes (config/presets.yaml: one GPU per process)" if resource == "gpus"
+                      else f"{setting} (config/config.yaml)")
             return (f"{job} asks SLURM for {resource}={wanted} but partition {limits.partition!r} offers at most "
-                    f"{offered[resource]:g} per node, so SLURM would hold it PENDING forever; lower {setting} "
-                    f"(config/config.yaml) or choose a partition that has it (--config slurm_partition=<name>)")
+                    f"{offered[resource]:g} per node that takes jobs, so SLURM would hold it PENDING forever; lower "
+                    f"{change} or choose a partition that has it (--config slurm_partition=<name>)")
     return None

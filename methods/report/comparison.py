@@ -78,11 +78,17 @@ class Paired:
     @property
     def ci95(self) -> tuple[float, float] | None:
         """The two-sided 95 % t-interval of the mean difference over seeds (>= 2 seeds)."""
-        if len(self.diffs) < 2:
-            return None
-        from scipy import stats
-        half = stats.t.ppf(0.975, len(self.diffs) - 1) * statistics.stdev(self.diffs) / math.sqrt(len(self.diffs))
-        return self.mean - half, self.mean + half
+        return t_interval(self.diffs)
+
+
+def t_interval(values: list[float]) -> tuple[float, float] | None:
+    """The two-sided 95 % t-interval of the mean of `values` (None with fewer than two)."""
+    if len(values) < 2:
+        return None
+    from scipy import stats
+    half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
+    mean = statistics.fmean(values)
+    return mean - half, mean + half
 
 
 def paired(better: dict[int, float], worse: dict[int, float]) -> Paired:

@@ -3,7 +3,6 @@ forest plot, and each table's learning curves (from epochs.csv)."""
 from __future__ import annotations
 
 import math
-import statistics
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from methods.plan.grid import build_table  # noqa: E402
 from methods.plan.layout import curves_path, table_target  # noqa: E402
+from methods.report.comparison import t_interval  # noqa: E402
 from methods.report.tables import CellValue, collect, title  # noqa: E402
 
 STYLE = {
@@ -65,13 +65,7 @@ def render_figure(name: str, values: list[CellValue], columns: list[str], path_b
     axes[0][0].legend(fontsize=8, loc="best")
     fig.suptitle(textwrap.fill(name, 120), fontsize=9)
     fig.tight_layout()
-    written = []
-    for suffix in (".png", ".pdf"):
-        path = path_base.with_suffix(suffix)
-        _save(fig, path, dpi=150)
-        written.append(path)
-    plt.close(fig)
-    return written
+    return _save_figure(fig, path_base, dpi=150)
 
 
 def reference_points(cells: list[CellValue]) -> list[tuple[CellValue, CellValue]]:
@@ -114,13 +108,7 @@ def render_reference_curve(name: str, values: list[CellValue], columns: list[str
         ax.legend(fontsize=7, loc="lower right")
     fig.suptitle(textwrap.fill(name, 120), fontsize=9)
     fig.tight_layout()
-    written = []
-    for suffix in (".png", ".pdf"):
-        path = path_base.with_suffix(suffix)
-        _save(fig, path, dpi=150)
-        written.append(path)
-    plt.close(fig)
-    return written
+    return _save_figure(fig, path_base, dpi=150)
 
 
 def write_figure(preset: str, name: str, root: Path = Path("."), seeds: tuple[int, ...] | None = None) -> list[Path]:
@@ -192,15 +180,6 @@ class ForestLine:
     style: str = "best"            # best / final epoch; in scope / analogue for comparisons
 
 
-def _t_interval(values: list[float]) -> tuple[float, float] | None:
-    if len(values) < 2:
-        return None
-    from scipy import stats
-    half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
-    mean = statistics.fmean(values)
-    return mean - half, mean + half
-
-
 def gap_lines(tables: dict) -> list[ForestLine]:
     """Ours - paper for every regenerated accuracy cell that has a paper number, with the 95 % t-interval of our
     mean over seeds shifted by the paper's number."""
@@ -209,7 +188,7 @@ def gap_lines(tables: dict) -> list[ForestLine]:
         for v in values:
             if v.mean is None or v.paper is None or v.cell.complexity:
                 continue
-            interval = _t_interval(v.values)
+            interval = t_interval(v.values)
             label = f"{name} · {v.cell.column} · {v.cell.row} (n={len(v.values)}" + (
                 f", +{len(v.collapsed)} collapsed)" if v.collapsed else ")")
             lines.append(ForestLine(name, label, v.mean - v.paper,
@@ -299,10 +278,14 @@ def forest_figure(report: dict):
 
 def plot_forest(report: dict, base: Path) -> list[Path]:
     """forest_figure written as <base>.png and .pdf."""
-    fig = forest_figure(report)
+    return _save_figure(forest_figure(report), base, dpi=120)
+
+
+def _save_figure(fig, base: Path, dpi: int) -> list[Path]:
+    """The figure as <base>.png and <base>.pdf, then closed."""
     paths = [base.with_suffix(".png"), base.with_suffix(".pdf")]
     for path in paths:
-        _save(fig, path, dpi=120)
+        _save(fig, path, dpi=dpi)
     plt.close(fig)
     return paths
 

@@ -1,13 +1,13 @@
 """LeNet-5 / MNIST on a CPU: the plain PyTorch loop against the suite's engine, at 1 and 2 threads.
 
-Both train the Baseline with the paper's recipe and batch 128 on MNIST-shaped images (methods/benchmark.py: the
+Both train the Baseline with the paper's recipe and batch 128 on MNIST-shaped images (methods/throughput.py: the
 plain loop is a torchvision DataLoader with per-sample PIL transforms and `loss.item()` per step; the engine is the
 suite's train_epoch over its in-memory uint8 batches). Writes benchmarks/cpu-lenet5-mnist.md and .json.
 
     python benchmarks/cpu_lenet5.py                 # 300 timed steps per loop and thread count
 
 Besides the two loops it times the engine with each speed switch that applies on a CPU (channels_last,
-torch.compile: protocol switches, methods/engine/speed.py, off in every preset) and states the compute rate each
+torch.compile: protocol switches, methods/engine/switches.py, off in every preset) and states the compute rate each
 loop reaches: the training FLOPs of one image (3 x the forward's, methods/models/complexity.py) times images/s.
 
     python benchmarks/cpu_lenet5.py --variants ""   # the plain loop and the reference engine only
@@ -44,9 +44,9 @@ from methods import cpu_isa  # noqa: E402
 cpu_isa.pin(args.cpu_isa)   # the kernels the suite's runs use, unless asked otherwise: before torch loads
 import torch  # noqa: E402  (after the arguments are checked: a bad one fails at once, before torch loads)
 
-from methods.benchmark import CELLS, as_rows, measure, train_flops_per_image  # noqa: E402
+from methods.throughput import CELLS, as_rows, measure, train_flops_per_image  # noqa: E402
 from methods.data import get_facts  # noqa: E402
-from methods.engine.speed import EngineOptions  # noqa: E402
+from methods.engine.switches import EngineOptions  # noqa: E402
 
 CELL_KEY = "lenet5_mnist"
 CELL = CELLS[CELL_KEY]

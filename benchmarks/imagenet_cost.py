@@ -1,6 +1,6 @@
 """What Tables 3 and 8 cost, estimated from FLOPs until a GPU measures it (docs/running.md, "What Tables 3 and 8
 cost"): the training FLOPs per image of each ImageNet run the tables train, from the suite's own counter
-(methods.api.complexity at 224 px, 1000 classes: the forward pass, multiply-adds x 2), with the backward pass taken
+(methods.jobs.complexity at 224 px, 1000 classes: the forward pass, multiply-adds x 2), with the backward pass taken
 as twice the forward and a frozen reference as one forward; then the total over 90 epochs of ImageNet's training set
 and the GPU-hours it takes at a given sustained rate.
 
@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from methods import cpu_isa  # noqa: E402
 
 cpu_isa.pin(None)
-from methods import api  # noqa: E402
+from methods import jobs  # noqa: E402
 from methods.plan.facts import get_facts  # noqa: E402
 
 ARCHS = ("resnet18", "resnet34")
@@ -24,7 +24,7 @@ SUSTAINED_TFLOPS = (25, 100)   # an assumed range for ResNets on one H100 (memor
 
 
 def forward_gflop(method: str, arch: str, folder: Path) -> float:
-    return api.complexity(method, arch, "standard", 1000, 224, folder / f"{method}-{arch}.json")["flops"] / 1e9
+    return jobs.complexity(method, arch, "standard", 1000, 224, folder / f"{method}-{arch}.json")["flops"] / 1e9
 
 
 def main() -> int:

@@ -1,4 +1,4 @@
-"""Training throughput of the suite's engine against a plain PyTorch loop (methods/benchmark.py).
+"""Training throughput of the suite's engine against a plain PyTorch loop (methods/throughput.py).
 
     python benchmarks/throughput.py                       # every cell on the GPU, writes benchmarks/throughput-<gpu>.md
     python benchmarks/throughput.py --device cpu --tiny   # checks the benchmark itself on a CPU (tests run this)
@@ -16,7 +16,7 @@ from methods import cpu_isa
 cpu_isa.pin()   # CPU kernels as the suite's runs use them (config/config.yaml cpu_isa; GPU kernels unaffected)
 import torch  # noqa: E402
 
-from methods.benchmark import CELLS, FAST, as_rows, markdown, measure  # noqa: E402
+from methods.throughput import CELLS, FAST, as_rows, markdown, measure  # noqa: E402
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")

@@ -1,4 +1,5 @@
-"""Command line: `python -m methods {train,verify,check-data,table,runs,backfill-resumes,check-docs}`, each a call of methods.api (the Snakemake
+"""Command line: `python -m methods <command>` (train, verify, check-data, table, runs, backfill-resumes, check-docs,
+draw-architecture), each a call of methods.jobs (the Snakemake
 rules' scripts call the same functions). Commands that run torch pin the CPU instruction set first (methods.cpu_isa),
 before anything imports torch."""
 from __future__ import annotations
@@ -7,10 +8,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from methods import api
-from methods.api import _or_none, run_job
+from methods import jobs
+from methods.jobs import _or_none, run_job
 from methods.plan.runtime import configured
 from methods.plan.spec import RunSpec
+from methods.plan.world import launched_world
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,40 +59,44 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--root", default=".")
     p = sub.add_parser("check-docs", help="check every number and verdict a doc quotes (each followed by its "
                                           "`<!-- check: ... -->` anchor) against the records; exit 1 on a mismatch")
-    p.add_argument("docs", nargs="*", default=["docs/results.md"])
+    p.add_argument("docs", nargs="*", default=["docs/results.md", "docs/architecture.md"])
+    p = sub.add_parser("draw-architecture", help="redraw docs/architecture.md's picture from the import graph")
+    p.add_argument("doc", nargs="?", default="docs/architecture.md")
     args = parser.parse_args(argv)
     if args.command == "train":
-        protocol = _or_none(lambda: api.job_protocol(RunSpec.from_directory(args.run_dir)))
+        protocol = _or_none(lambda: jobs.job_protocol(RunSpec.from_directory(args.run_dir)))
         if protocol is None:
             return 1
         runtime = configured(data_root=args.data_root, cache_dir=args.cache_dir, num_workers=args.num_workers,
                              threads=args.threads, gpu_slots=args.gpu_slots, slots_per_gpu=args.slots_per_gpu)
-        return run_job(lambda: api.train(protocol, runtime, args.log), cpu_isa=args.cpu_isa,
-                       logs=(args.log, api.attempts_log(protocol.spec)) if _writes_logs() else ())
+        return run_job(lambda: jobs.train(protocol, runtime, args.log), cpu_isa=args.cpu_isa,
+                       logs=(args.log, jobs.attempts_log(protocol.spec)) if _writes_logs() else ())
     if args.command == "verify":
-        protocol = _or_none(lambda: api.job_protocol(RunSpec.from_directory(args.run_dir)))
+        protocol = _or_none(lambda: jobs.job_protocol(RunSpec.from_directory(args.run_dir)))
         if protocol is None:
             return 1
         runtime = configured(data_root=args.data_root, cache_dir=args.cache_dir, num_workers=args.num_workers)
         identical = []
-        status = run_job(lambda: identical.append(api.verify(protocol, args.epochs, runtime, _path(args.scratch),
+        status = run_job(lambda: identical.append(jobs.verify(protocol, args.epochs, runtime, _path(args.scratch),
                                                              args.record, args.install_weights)),
                          cpu_isa=args.cpu_isa)
         return status or (0 if identical and identical[0] else 1)
     if args.command == "check-data":
         runtime = configured(data_root=args.data_root, cache_dir=args.cache_dir, num_workers=args.num_workers)
-        return run_job(lambda: api.check_data(args.preset, args.dataset, runtime, Path(args.stamp)),
+        return run_job(lambda: jobs.check_data(args.preset, args.dataset, runtime, Path(args.stamp)),
                        cpu_isa=args.cpu_isa, logs=(args.log,))
     if args.command == "table":
-        return run_job(lambda: [print(path) for target in args.target for path in api.tables(target, args.seeds)],
+        return run_job(lambda: [print(path) for target in args.target for path in jobs.tables(target, args.seeds)],
                        pin=False)
     if args.command == "backfill-resumes":
         return run_job(lambda: [print(f"{path}: resumes derived from its log")
-                                for path in api.backfill_resumes(Path(args.root))], pin=False)
+                                for path in jobs.backfill_resumes(Path(args.root))], pin=False)
     if args.command == "check-docs":
-        return api.check_docs([Path(doc) for doc in args.docs])
+        return jobs.check_docs([Path(doc) for doc in args.docs])
+    if args.command == "draw-architecture":
+        return run_job(lambda: jobs.draw_architecture(Path(args.doc)), pin=False)
     if args.command == "runs":
-        return run_job(lambda: [print(run.directory) for run in api.runs_in_order(args.target, args.seeds)], pin=False)
+        return run_job(lambda: [print(run.directory) for run in jobs.runs_in_order(args.target, args.seeds)], pin=False)
     return 0
 
 
@@ -109,7 +115,6 @@ def add_cpu_isa(parser: argparse.ArgumentParser) -> None:
 
 def _writes_logs() -> bool:
     """Rank 0 of several processes (or a single one) writes the run's logs; the others keep quiet."""
-    from methods.plan.world import launched_world
     return launched_world().main
 
 

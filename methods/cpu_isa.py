@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
+from methods.plan import config
 
 ATEN, ONEDNN = "ATEN_CPU_CAPABILITY", "DNNL_MAX_CPU_ISA"
 CHOICES = {"avx2": {ATEN: "avx2", ONEDNN: "AVX2"}, "native": {}}
@@ -37,7 +38,6 @@ def configured() -> str:
     """The choice for this process: $FOCUSNET_CPU_ISA (a parent pinned it), else config/config.yaml's cpu_isa."""
     if os.environ.get(SETTING):
         return check(os.environ[SETTING])
-    from methods.plan import config
     return check(config.load("config").get("cpu_isa", "avx2"))
 
 

@@ -37,7 +37,7 @@ def extended_config(tmp_path, monkeypatch):
 
 
 def test_a_dataset_and_its_table_added_by_yaml_alone_train_and_build(tmp_path, monkeypatch, extended_config):
-    from methods import api
+    from methods import jobs
     from methods.plan.runtime import Runtime
     from methods.plan.grid import build_table, in_dependency_order, required_runs
     from methods.plan.protocol import resolve
@@ -47,8 +47,8 @@ def test_a_dataset_and_its_table_added_by_yaml_alone_train_and_build(tmp_path, m
     assert [str(r.directory) for r in runs] == ["results/tiny/fashion/lenet5/baseline/seed0",
                                                 "results/tiny/fashion/lenet5/focusnet@lenet5.baseline/seed0"]
     for run in runs:
-        api.train(resolve(run), Runtime(num_workers=0, threads=1))
-    api.tables("tables/tiny/fashion.md")
+        jobs.train(resolve(run), Runtime(num_workers=0, threads=1))
+    jobs.tables("tables/tiny/fashion.md")
     text = (tmp_path / "tables/tiny/fashion.md").read_text()
     assert text.startswith("# fashion [tiny preset] A dataset added by YAML alone")
     assert "missing" not in text and "stale" not in text

@@ -47,3 +47,27 @@ def test_a_number_matches_to_the_digits_it_is_quoted_with():
     assert matches("99.06 ± 0.11", [99.06, 0.1127]) and not matches("99.06", [99.06, 0.11])
     assert matches("[-0.13, +0.26]", [-0.1296, 0.2563])
     assert matches("`open`", "open") and not matches("`open`", "open (one run)") and not matches("1.0", None)
+
+
+def test_the_architecture_picture_is_the_import_graph_and_a_drift_is_caught(tmp_path):
+    """docs/architecture.md's picture is what grimp reads from the code now; an arrow edited in (or a part
+    dropped) is one line naming the first difference and the command that redraws it."""
+    from methods import PROJECT_ROOT
+    from methods.report import architecture
+    doc = PROJECT_ROOT / "docs" / "architecture.md"
+    assert architecture.check(doc) == []
+    drawn = architecture.drawn_in(doc)
+    assert "plan --> engine" not in drawn and "cli --> jobs" in drawn
+    edited = tmp_path / "architecture.md"
+    edited.write_text(doc.read_text().replace("    cli --> jobs\n", "    cli --> jobs\n    plan --> engine\n"))
+    [problem] = architecture.check(edited)
+    assert "plan --> engine" in problem and "python -m methods draw-architecture" in problem
+    architecture.write(edited)
+    assert architecture.check(edited) == []
+
+
+def test_the_layer_order_refuses_a_cycle():
+    from methods.report.architecture import layered
+    assert layered({"a": {"b"}, "b": {"c"}, "c": set()}) == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="import cycle: a -> b -> a"):
+        layered({"a": {"b"}, "b": {"a"}})

@@ -191,8 +191,9 @@ def test_derivation_needs_a_longer_constant_lr_run_of_the_same_spec(tmp_path):
 def test_warm_up_ramps_the_lr_per_step_and_restores_the_scheduled_lr():
     """w2 over 4 steps an epoch: epoch 1 trains at lr x 1/8 .. 4/8, epoch 2 at 5/8 .. 8/8, epoch 3 at the lr."""
     from types import SimpleNamespace
-    from methods.engine.speed import EngineOptions
-    from methods.engine.trainer import Runtime, train_epoch
+    from methods.engine.switches import EngineOptions
+    from methods.engine.epoch import train_epoch
+    from methods.plan.runtime import Runtime
     from methods.zoo.baseline import Baseline
     method = Baseline(torch.nn.Linear(4, 3), 3, Baseline.Options())
     optimizer = torch.optim.SGD(method.parameters(), lr=0.8)

@@ -166,7 +166,7 @@ def test_a_full_disk_is_one_line_whatever_words_the_writer_uses(tmp_path, monkey
 
 def test_a_log_on_a_full_disk_is_dropped_with_one_line_and_the_output_goes_on(tmp_path, capsys):
     import errno
-    from methods.api import _Tee
+    from methods.jobs import _Tee
 
     class FullLog:
         name = "results/x/train.log"

@@ -14,7 +14,7 @@ from methods.plan import config
 from methods.plan.grid import table_names
 from methods.plan.layout import report_target, table_target
 
-FORBIDDEN = ("torch", "torchvision", "timm", "methods.engine", "methods.zoo", "methods.benchmark",
+FORBIDDEN = ("torch", "torchvision", "timm", "methods.engine", "methods.zoo", "methods.throughput",
              "methods.registry", "methods.method", "methods.models.factory")
 BLOCKER = f'''
 import importlib.abc, sys
@@ -126,3 +126,22 @@ def test_the_import_linter_contracts_hold():
     result = subprocess.run([lint, "--no-cache"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "2 kept, 0 broken" in result.stdout
+
+
+def test_every_function_local_import_says_why_it_is_not_at_the_top():
+    """A function-local import hides an arrow from a reader of the module's head: each one avoids a real start-up
+    cost (torch before the kernels are pinned, matplotlib, pandas, scipy, timm) and says so on its line or the one
+    above."""
+    import ast
+    unexplained = []
+    for path in sorted((PROJECT_ROOT / "methods").rglob("*.py")):
+        lines = path.read_text().splitlines()
+        for function in ast.walk(ast.parse("\n".join(lines))):
+            if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(function):
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    here, above = lines[node.lineno - 1], lines[node.lineno - 2].strip()
+                    if "#" not in here and not above.startswith("#"):
+                        unexplained.append(f"{path.relative_to(PROJECT_ROOT)}:{node.lineno}: {here.strip()}")
+    assert not unexplained, "function-local imports without a reason:\n" + "\n".join(unexplained)

@@ -119,7 +119,7 @@ def test_every_committed_record_says_where_it_was_resumed():
 
 
 def test_backfilling_resumes_adds_the_field_from_the_log_and_changes_nothing_else(tmp_path):
-    from methods import api
+    from methods import jobs
     run = tmp_path / "results/paper/mnist/lenet5/dropmax/seed1"
     run.mkdir(parents=True)
     record = {"best": {"epoch": 150, "top1": 99.05}, "final": {"epoch": 200, "top1": 99.01},
@@ -128,11 +128,11 @@ def test_backfilling_resumes_adds_the_field_from_the_log_and_changes_nothing_els
     (run / "attempts.log").write_text("[x] starting epoch 1/200 on cpu\n[x] epoch 1/200 loss 0.6\n"
                                       "[x] resuming at epoch 9/200 on cpu\n"
                                       "[x] resuming at epoch 17, step 14/200 on cpu\n")
-    assert api.backfill_resumes(tmp_path) == [Path("results/paper/mnist/lenet5/dropmax/seed1")]
+    assert jobs.backfill_resumes(tmp_path) == [Path("results/paper/mnist/lenet5/dropmax/seed1")]
     written = json.loads((run / "metrics.json").read_text())
     # the log prints the step counted from 1; metrics.json keeps the step index the checkpoint holds (13)
     assert written.pop("resumes") == [{"epoch": 9, "step": 0}, {"epoch": 17, "step": 13}]
     assert written.pop("resumes_derived_from") == "attempts.log"
     assert written == record
     before = (run / "metrics.json").read_bytes()
-    assert api.backfill_resumes(tmp_path) == [] and (run / "metrics.json").read_bytes() == before   # once only
+    assert jobs.backfill_resumes(tmp_path) == [] and (run / "metrics.json").read_bytes() == before   # once only

@@ -161,7 +161,7 @@ def test_table1_shows_the_data_checks_present_beside_the_paper(tmp_path):
 
 def test_missing_runs_are_costed_from_runs_of_their_dataset_and_arch_else_from_the_benchmark():
     from methods.report.comparison import _estimate
-    from methods.runs.benchmarks import benchmark_rates as _benchmark_rates
+    from methods.runs.throughput_rates import benchmark_rates as _benchmark_rates
     recorded = {("mnist", "lenet5", "dropmax"): [3600.0, 5400.0], ("mnist", "lenet5"): [1800.0]}
     assert _estimate({"results/paper/mnist/lenet5/dropmax/seed1"}, recorded) == (1.25, 0)   # same method first
     assert _estimate({"results/paper/mnist/lenet5/baseline/seed1"}, recorded) == (0.5, 0)   # same dataset, arch

@@ -255,7 +255,7 @@ def test_a_job_no_node_of_the_partition_can_hold_is_refused_while_planning():
 
 
 def test_a_job_uses_no_more_threads_than_slurm_gave_it(monkeypatch):
-    from methods.api import within_allocation
+    from methods.jobs import within_allocation
     monkeypatch.setenv("SLURM_CPUS_PER_TASK", "1")
     assert within_allocation(2) == 1 and within_allocation(None) == 1
     monkeypatch.delenv("SLURM_CPUS_PER_TASK")

@@ -198,8 +198,8 @@ def test_bad_seeds_are_refused_with_the_form_to_use(text, message):
     ("results/smoke/mnist/lenet5/focusnet@lenet9.baseline/seed0", "unknown arch 'lenet9'"),
 ])
 def test_a_run_directory_is_checked_whole_before_anything_is_written(run_dir, message):
-    """What a job does first (methods.api.job_protocol), before its logs are opened."""
-    from methods.api import job_protocol
+    """What a job does first (methods.jobs.job_protocol), before its logs are opened."""
+    from methods.jobs import job_protocol
     with pytest.raises(SpecError, match=re.escape(message)):
         job_protocol(RunSpec.from_directory(run_dir))
 
@@ -275,7 +275,7 @@ def test_checking_a_run_name_imports_no_torch():
 def test_a_job_given_its_plan_builds_no_table(tmp_path, monkeypatch):
     """The Snakemake head hands the train job its RunPlan (donor, snapshot epochs) as a param: the job then trains
     without building any table of the grid."""
-    from methods import api
+    from methods import jobs
     from methods.plan import grid
     from methods.plan.grid import RunPlan
     from methods.plan.protocol import resolve
@@ -289,5 +289,5 @@ def test_a_job_given_its_plan_builds_no_table(tmp_path, monkeypatch):
     for name in ("build_table", "donor_for", "snapshot_epochs_for", "preset_runs"):   # preset_runs is cached
         monkeypatch.setattr(grid, name, rebuilt)
     monkeypatch.setattr(grid.RunPlan, "of", classmethod(rebuilt))
-    metrics = api.train(resolve(spec), Runtime(num_workers=0, threads=1), plan=plan)
+    metrics = jobs.train(resolve(spec), Runtime(num_workers=0, threads=1), plan=plan)
     assert metrics["best"]["epoch"] >= 1 and (tmp_path / spec.directory / "metrics.json").exists()

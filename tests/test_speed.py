@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from methods.plan import config
-from methods.engine.speed import EngineOptions
-from methods.engine.trainer import RunError, Runtime, train_epoch
+from methods.engine.switches import EngineOptions
+from methods.engine.epoch import RunError, train_epoch
+from methods.plan.runtime import Runtime
 from methods.method import Method
 from methods.models import build_model
 from methods.plan.protocol import resolve

@@ -139,7 +139,7 @@ def test_smoke_grid_trains_in_one_process_in_dependency_order(tmp_path, monkeypa
     """Every run of every smoke table, trained in this process in the order `python -m methods runs` gives (each
     reference and donor first), then every table built: the whole grid's plumbing without Snakemake's per-job
     interpreter start-up. The Snakemake DAG itself is run for real on a slice below."""
-    from methods import api
+    from methods import jobs
     from methods.plan.runtime import Runtime
     from methods.plan.grid import build_table, in_dependency_order, preset_of_target, required_runs
     from methods.plan.layout import complexity_path
@@ -148,15 +148,15 @@ def test_smoke_grid_trains_in_one_process_in_dependency_order(tmp_path, monkeypa
     tables = [build_table(*preset_of_target(str(Path(t).with_suffix("")))) for t in SMOKE_TARGETS]
     runs = in_dependency_order(run for table in tables for run in required_runs(table))
     for run in runs:
-        api.train(resolve(run), Runtime(num_workers=0, threads=1))
+        jobs.train(resolve(run), Runtime(num_workers=0, threads=1))
     for table in tables:
         for cell in table.cells:
             if cell.complexity and not complexity_path("smoke", cell.complexity).exists():
                 setting = cell.complexity
-                api.complexity(setting["method"], setting["arch"], setting["family"], setting["num_classes"],
+                jobs.complexity(setting["method"], setting["arch"], setting["family"], setting["num_classes"],
                                setting["image_size"], complexity_path("smoke", setting))
     for target in SMOKE_TARGETS:
-        api.tables(target)
+        jobs.tables(target)
         text = (tmp_path / target).with_suffix(".md").read_text()
         assert text.startswith(f"# {Path(target).stem} [smoke preset]")
         assert "missing" not in text and "stale" not in text and "inconsistent" not in text
@@ -164,7 +164,7 @@ def test_smoke_grid_trains_in_one_process_in_dependency_order(tmp_path, monkeypa
             assert (tmp_path / target).with_suffix(suffix).exists()
     assert (tmp_path / "tables/smoke/fig4.pdf").exists()
     from methods.report.comparison import build_report, load_claims
-    api.tables("tables/smoke/report.md")
+    jobs.tables("tables/smoke/report.md")
     assert (tmp_path / "tables/smoke/report.md").read_text().startswith("# report [smoke preset]")
     report = build_report("smoke", tmp_path)
     assert list(report["claims"]["claim"]) == [c["id"] for c in load_claims()["claims"]]

@@ -6,7 +6,7 @@ paid once, not every epoch in DataLoader workers. Per batch, each sample's crop 
 torchvision samples it, and the crop is resized to S x S on the device (bilinear, antialiased, as PIL resizes):
 - training: RandomResizedCrop(S) (scale 0.08-1, ratio 3/4-4/3, ten tries, then the centre fallback) + flip;
 - evaluation: Resize(S x 256/224) of the shorter side + CenterCrop(S), as one box in the original image.
-The engine switch `image_store: <max side>` (methods/engine/speed.py) turns it on; images whose longer side
+The engine switch `image_store: <max side>` (methods/engine/switches.py) turns it on; images whose longer side
 exceeds max side are downscaled to it once (full-size Imagewoof photos), smaller ones are kept as they are.
 """
 from __future__ import annotations

@@ -9,6 +9,8 @@ from methods.data.readers import reader_of
 from methods.plan.facts import valid_sources  # noqa: F401  (re-exported)
 from methods.data.splits import Split
 from methods.data.synthetic import synthetic_splits
+from methods.data.progress import map_with_progress
+from methods.data.splits import FileSplit
 
 
 def load_splits(facts: DatasetFacts, source: str, root: str | Path | None, *, synthetic: dict | None = None,
@@ -50,7 +52,5 @@ def check_sizes(facts: DatasetFacts, train: Split, val: Split) -> None:
 def check_decodable(split: Split, what: str) -> None:
     """Decode every image of a file split once (progress shown): a corrupt or truncated file stops the data check
     with a DatasetError naming it, instead of a training job hours later. Tensor splits are decoded already."""
-    from methods.data.progress import map_with_progress
-    from methods.data.splits import FileSplit
     if isinstance(split, FileSplit):
         map_with_progress(lambda item: split.open_image(item).size, split.items, what)

@@ -7,11 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
-from methods.engine import checkpoint
 from methods.engine.trainer import RunError, say_done
-from methods.engine.weights import versions
+from methods.engine.weights import install_snapshot, versions
 from methods.plan.protocol import Protocol
 from methods.runs.artifacts import ArtifactError, RunArtifacts
 from methods.runs.epoch_log import EpochLog
@@ -42,11 +39,10 @@ def derive_run(protocol: Protocol, donor: Protocol, root: Path = Path(".")) -> d
     if not snapshot.exists():
         raise RunError(f"{snapshot} is missing: the donor run did not save epoch {epochs}; rerun it with "
                        f"snakemake --forcerun {donor.spec.directory}/metrics.json so it saves that snapshot")
-    saved = torch.load(snapshot, map_location="cpu", weights_only=True)
     rows = [row for row in donor_files.read_epochs() if row["epoch"] <= epochs]
     with run_files.exclusive():
         EpochLog(run_files.epochs_path, rows)
-        checkpoint.save_torch({**saved, "protocol_hash": protocol.hash}, run_files.model_path)
+        install_snapshot(snapshot, run_files)
         metrics = run_files.write_metrics(rows, derived_from=str(donor.spec.directory),
                                           deployed_params=donor_metrics["deployed_params"],
                                           device=donor_metrics["device"], train_time_s=0.0,

@@ -1,74 +1,198 @@
-"""One run trained by several processes with torch.distributed: DistributedDataParallel averages the gradients, NCCL
-on GPUs and gloo on CPUs. A process learns its place from its launcher's environment (methods.plan.world:
-torchrun's RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR / MASTER_PORT, or srun's task variables). Rank 0 writes
-every file of the run directory; the others compute and agree."""
+"""What a run's processes do together, behind one object: `Solo` for one process (every operation the identity) and
+`Group` for several trained with torch.distributed (DistributedDataParallel averages the gradients, NCCL on GPUs and
+gloo on CPUs). A process learns its place from its launcher's environment (methods.plan.world: torchrun's RANK /
+WORLD_SIZE / LOCAL_RANK / MASTER_ADDR / MASTER_PORT, or srun's task variables); `team_of(world)` gives its object.
+Rank 0 writes every file of the run directory; the others compute and agree. The trainer never asks which it has."""
 from __future__ import annotations
 
+import contextlib
+import os
 from datetime import timedelta
 
 import torch
 import torch.distributed as dist
 
-from methods.plan.world import World
+from methods.plan.world import SINGLE, World
 
 
-def start(world: World, device: torch.device, timeout_s: float = 1800) -> None:
-    """Join the process group (a no-op for one process)."""
-    if not world.distributed or dist.is_initialized():
-        return
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo", init_method="env://", rank=world.rank,
-                            world_size=world.size, timeout=timedelta(seconds=timeout_s))
+class Solo:
+    """One process: it speaks, holds the lock, and agrees with itself."""
 
+    def __init__(self, world: World = SINGLE):
+        self.world = world
 
-def stop() -> None:
-    if dist.is_initialized():
-        dist.destroy_process_group()
+    @property
+    def main(self) -> bool:
+        return self.world.main
 
+    @property
+    def shard(self) -> tuple[int, int]:
+        """(this process's index, how many): which share of every batch stream it draws."""
+        return self.world.rank, self.world.size
 
-def device_for(world: World) -> torch.device | None:
-    """This process's GPU: of those it sees, the one of its local rank (torchrun shows each process all of the
-    node's GPUs; srun with --gpus-per-task shows each its own), or None on a CPU."""
-    if world.distributed and torch.cuda.is_available():
-        return torch.device(f"cuda:{world.local_rank % torch.cuda.device_count()}")
-    return None
+    def join(self) -> torch.device | None:
+        """Enter the process group; the device the launcher gave this process (None: let the runtime pick)."""
+        return None
 
+    def leave(self) -> None:
+        pass
 
-def sum_(tensor: torch.Tensor, world: World) -> torch.Tensor:
-    """The tensor summed over all processes, in place."""
-    if world.distributed:
-        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
-    return tensor
+    def holding(self, lock):
+        """The run directory's lock (a context manager), held by the process that writes."""
+        return lock
 
+    def speaking(self):
+        return contextlib.nullcontext()
 
-def any_(flag: bool, world: World, device: torch.device) -> bool:
-    """True on every process when it is true on one (a preemption signal that reached one process)."""
-    if not world.distributed:
-        return flag
-    value = torch.tensor([int(flag)], device=device)
-    dist.all_reduce(value, op=dist.ReduceOp.MAX)
-    return bool(value.item())
-
-
-def gather(obj, world: World) -> list | None:
-    """Every process's `obj` on rank 0 (in rank order), None elsewhere; [obj] for one process."""
-    if not world.distributed:
-        return [obj]
-    gathered = [None] * world.size if world.main else None
-    dist.gather_object(obj, gathered, dst=0)
-    return gathered
-
-
-def broadcast(obj, world: World):
-    """Rank 0's `obj` on every process."""
-    if not world.distributed:
+    def broadcast(self, obj):
+        """Rank 0's `obj` on every process."""
         return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
+
+    def barrier(self) -> None:
+        pass
+
+    def agree(self, flag: bool, device: torch.device) -> bool:
+        """True on every process when it is true on one (a preemption signal that reached one process)."""
+        return flag
+
+    def sum(self, tensor: torch.Tensor) -> torch.Tensor:
+        """The tensor summed over the processes."""
+        return tensor
+
+    def epoch_totals(self, sums: dict, correct: torch.Tensor, seen: int) -> tuple[dict, torch.Tensor, int]:
+        """An epoch's loss sums, top-1 hits and samples over every process: the whole batch's."""
+        return sums, correct, seen
+
+    def total_hits(self, correct: torch.Tensor | None, seen: int) -> tuple[int, int, int]:
+        """(top-1 hits, top-5 hits, samples) of an evaluation, over every process's share: exact counts, never an
+        average of percentages."""
+        top1, top5 = correct.tolist()
+        return top1, top5, seen
+
+    def per_process(self, obj):
+        """What each process holds of `obj`, as the checkpoint stores it (read back by `own`): for one process the
+        object itself, so a single-process last.pt is what it always was."""
+        return obj
+
+    def own(self, stored):
+        """This process's part of what `per_process` stored."""
+        return stored
+
+    def training_step(self, method):
+        """The module whose forward trains one step and whose backward averages the gradients; None: the method's
+        own forward_train."""
+        return None
 
 
-def barrier(world: World) -> None:
-    if world.distributed:
+class Group(Solo):
+    """Several processes, one of which (rank 0) speaks and writes."""
+
+    def __init__(self, world: World, timeout_s: float = 1800):
+        super().__init__(world)
+        self.timeout_s = timeout_s
+        self.device: torch.device | None = None
+
+    def join(self) -> torch.device:
+        """This process's device (of the GPUs it sees, the one of its local rank: torchrun shows each process all
+        of the node's GPUs, srun with --gpus-per-task each its own; else the CPU), and the process group joined
+        before any process decides anything."""
+        if torch.cuda.is_available():
+            self.device = torch.device(f"cuda:{self.world.local_rank % torch.cuda.device_count()}")
+            torch.cuda.set_device(self.device)
+        else:
+            self.device = torch.device("cpu")
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo", init_method="env://",
+                                    rank=self.world.rank, world_size=self.world.size,
+                                    timeout=timedelta(seconds=self.timeout_s))
+        return self.device
+
+    def leave(self) -> None:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+    def holding(self, lock):
+        return lock if self.main else contextlib.nullcontext()
+
+    def speaking(self):
+        """Rank 0 speaks for the run; the other processes print only errors."""
+        if self.main:
+            return contextlib.nullcontext()
+        return _stdout_to_devnull()
+
+    def broadcast(self, obj):
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def barrier(self) -> None:
         dist.barrier()
+
+    def agree(self, flag: bool, device: torch.device) -> bool:
+        value = torch.tensor([int(flag)], device=device)
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return bool(value.item())
+
+    def sum(self, tensor: torch.Tensor) -> torch.Tensor:
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+        return tensor
+
+    def epoch_totals(self, sums: dict, correct: torch.Tensor, seen: int) -> tuple[dict, torch.Tensor, int]:
+        names = list(sums)
+        totals = self.sum(torch.stack([sums[name] for name in names]
+                                      + [correct[0].float(), torch.tensor(float(seen), device=correct.device)]))
+        return dict(zip(names, totals[:-2])), totals[-2:-1].round().long(), int(totals[-1].item())
+
+    def total_hits(self, correct: torch.Tensor | None, seen: int) -> tuple[int, int, int]:
+        counts = torch.zeros(3, dtype=torch.int64, device=self.device)
+        if correct is not None:   # a process whose share of a small set is empty
+            counts[:2] = correct
+        counts[2] = seen
+        top1, top5, seen = self.sum(counts).tolist()
+        return top1, top5, seen
+
+    def per_process(self, obj) -> list | None:
+        """Every process's `obj` on rank 0 (in rank order), None elsewhere."""
+        gathered = [None] * self.world.size if self.main else None
+        dist.gather_object(_on_cpu(obj), gathered, dst=0)
+        return gathered
+
+    def own(self, stored):
+        return stored[self.world.rank] if stored else None
+
+    def training_step(self, method):
+        """The training step wrapped in DistributedDataParallel: gradients averaged over the processes (each loss is
+        the mean over its own share, so the average is the mean over the global batch), buffers (BatchNorm
+        statistics) broadcast from rank 0 each step, as torchvision's reference scripts train."""
+        from torch.nn.parallel import DistributedDataParallel   # DDP: only a run of several processes wraps its step
+        device = next(method.parameters()).device
+        return DistributedDataParallel(_TrainStep(method), device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def team_of(world: World) -> Solo:
+    return Group(world) if world.distributed else Solo(world)
+
+
+class _TrainStep(torch.nn.Module):
+    """The method's training forward as a module's forward, which DistributedDataParallel wraps."""
+
+    def __init__(self, method):
+        super().__init__()
+        self.method = method
+
+    def forward(self, images, targets):
+        return self.method.forward_train(images, targets)
+
+
+@contextlib.contextmanager
+def _stdout_to_devnull():
+    with open(os.devnull, "w") as nowhere, contextlib.redirect_stdout(nowhere):
+        yield
+
+
+def _on_cpu(state):
+    if isinstance(state, torch.Tensor):
+        return state.cpu()
+    if isinstance(state, dict):
+        return {key: _on_cpu(value) for key, value in state.items()}
+    return state

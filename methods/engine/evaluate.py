@@ -3,17 +3,15 @@ from __future__ import annotations
 
 import torch
 
-from methods.engine import distributed
-from methods.plan.world import SINGLE, World
-from methods.engine.speed import EngineOptions
+from methods.engine.distributed import Solo
+from methods.engine.switches import EngineOptions
 
 
 @torch.inference_mode()
 def evaluate(method, batches, *, max_batches: int | None = None, engine: EngineOptions = EngineOptions(),
-             world: World = SINGLE) -> dict[str, float]:
-    """Counts stay on the device until the end (no host synchronisation per batch). With several processes each
-    scores its share of the samples and the hit counts are summed, so the accuracy is exact, not an average of
-    percentages."""
+             team: Solo = Solo()) -> dict[str, float]:
+    """Counts stay on the device until the end (no host synchronisation per batch). With several processes (`team`)
+    each scores its share of the samples and the hit counts are summed."""
     method.eval()
     ks = (1, min(5, method.num_classes))
     correct, seen = None, 0
@@ -25,15 +23,7 @@ def evaluate(method, batches, *, max_batches: int | None = None, engine: EngineO
         hits = topk_hits(logits, targets, ks)
         correct = hits if correct is None else correct + hits
         seen += len(targets)
-    if world.distributed:
-        device = distributed.device_for(world) or torch.device("cpu")
-        counts = torch.zeros(3, dtype=torch.int64, device=device)
-        if correct is not None:
-            counts[:2] = correct
-        counts[2] = seen
-        top1, top5, seen = distributed.sum_(counts, world).tolist()
-    else:
-        top1, top5 = correct.tolist()
+    top1, top5, seen = team.total_hits(correct, seen)
     return {"top1": 100.0 * top1 / seen, "top5": 100.0 * top5 / seen, "n": seen}
 
 

@@ -59,9 +59,9 @@ def _train_command(protocol, runtime: Runtime, log) -> list[str]:
 def _torchrun(args: list[str], processes: int) -> int:
     """torchrun (torch.distributed.run) in this process, so the processes' own exit statuses are known: all
     preempted (143) is a preemption."""
-    # imported here: only a launch pays for torch.distributed.run
+    # only a launch of several processes pays for
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-    from torch.distributed.run import get_args_parser, run
+    from torch.distributed.run import get_args_parser, run   # torch.distributed.run (as above)
     parser = get_args_parser()
     parser.allow_abbrev = False   # else the trainer's --log would be taken for torchrun's --log-dir
     launch = parser.parse_args(["--standalone", "--nnodes=1", f"--nproc-per-node={processes}", "--max-restarts=0",

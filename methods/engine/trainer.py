@@ -1,13 +1,12 @@
-"""One training run of a resolved protocol: SGD + step decay, evaluated every epoch, checkpointed, resumable."""
+"""One training run of a resolved protocol: SGD + step decay, evaluated every epoch, checkpointed, resumable.
+In phases: set-up (`_set_up`: seed, data, method, optimiser, the checkpoint restored), each epoch (`_epoch`: train,
+evaluate, log, checkpoint), the seal (`_finish`). What several processes do differently is the team's
+(methods.engine.distributed); the checkpoint's format is methods.engine.checkpoint's."""
 from __future__ import annotations
 
-import contextlib
-import math
-import os
 import random
-import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,12 +15,15 @@ import torch
 from methods.data import load_splits, make_batches
 from methods.data.batches import stratified_subset
 from methods.data.image_store import as_store
-from methods.engine import checkpoint, distributed, provenance
+from methods.engine import checkpoint, provenance
+from methods.engine.checkpoint import Checkpoint
 from methods.engine.device import describe, pick_device
-from methods.engine.evaluate import evaluate, topk_hits
+from methods.engine.distributed import Solo, team_of
+from methods.engine.epoch import RunError, say as _say, train_epoch, train_until_accuracy
+from methods.engine.evaluate import evaluate
 from methods.engine.faults import fault_point
 from methods.engine.preemption import EpochProgress, Preempted, stop_on_signals
-from methods.engine.speed import EngineOptions
+from methods.engine.switches import EngineOptions
 from methods.engine.weights import load_model, versions, write_model
 from methods.method import recorded_options
 from methods.models import build_model
@@ -32,11 +34,6 @@ from methods.plan.spec import RunSpec
 from methods.zoo import get_method_class
 from methods.runs.artifacts import LAST, ArtifactError, RunArtifacts
 from methods.runs.epoch_log import EpochLog
-
-
-class RunError(RuntimeError):
-    pass
-
 
 class RunPreempted(RunError):
     """Stopped by a preemption signal after writing a checkpoint; the rerun resumes there."""
@@ -64,50 +61,101 @@ def train_run(protocol: Protocol, runtime: Runtime, root: Path = Path("."), worl
                        f"{protocol.spec.directory} (which launches {protocol.processes} with torchrun, or srun inside a "
                        "SLURM allocation of as many tasks)")
     artifacts = RunArtifacts(protocol.spec, root, protocol)
-    device = None
-    if world.distributed:   # every process joins before any of them decides anything
-        device = distributed.device_for(world) or torch.device("cpu")
-        distributed.start(world, device)
+    team = team_of(world)
+    device = team.join()   # every process joins before any of them decides anything
     try:
-        with artifacts.exclusive() if world.main else contextlib.nullcontext(), _silent_unless(world.main):
-            return _train_locked(protocol, runtime, artifacts, root, world, device, prepare_reference)
+        with team.holding(artifacts.exclusive()), team.speaking():
+            return _train_locked(protocol, runtime, artifacts, root, team, device, prepare_reference)
     except ArtifactError as error:
         raise RunError(str(error)) from None
     finally:
-        distributed.stop()
+        team.leave()
 
 
-@contextlib.contextmanager
-def _silent_unless(speaks: bool):
-    """Rank 0 speaks for the run; the other processes print only errors."""
-    if speaks:
-        yield
-        return
-    with open(os.devnull, "w") as nowhere, contextlib.redirect_stdout(nowhere):
-        yield
-
-
-def _train_locked(protocol: Protocol, runtime: Runtime, artifacts: RunArtifacts, root: Path, world: World,
+def _train_locked(protocol: Protocol, runtime: Runtime, artifacts: RunArtifacts, root: Path, team: Solo,
                   device: torch.device | None, prepare_reference) -> dict:
-    spec, digest = protocol.spec, protocol.hash
-    restored = None
-    if world.main:
-        restored = _refuse_finished(artifacts, digest) or _restore_or_set_aside(spec, artifacts)
-    restored = distributed.broadcast(restored, world)
+    spec, epochs = protocol.spec, protocol.schedule["epochs"]
+    restored = team.broadcast(_finished_record(artifacts, protocol.hash) if team.main else None)
     if restored is not None:
         _say(spec, f"restoring the finished run from {artifacts.restore_dir.name}/: nothing to train")
         say_done(spec, restored)
         return restored
-    if protocol.reference is not None and world.main:   # before seeding: a rebuild trains, not moving this RNG
+    if protocol.reference is not None and team.main:   # before seeding: a rebuild trains, not moving this RNG
         prepare_reference(protocol.reference, runtime, root)
-    distributed.barrier(world)
+    team.barrier()
+    run = _set_up(protocol, runtime, artifacts, root, team, device)
+    if epochs == 0 and not run.log.rows:   # evaluation only, e.g. published pretrained weights
+        val = run.validate(0)
+        run.log.append({"epoch": 0, "lr": 0.0, "val_top1": val["top1"], "val_top5": val["top5"]})
+    with stop_on_signals() as stop:
+        for epoch in range(run.start_epoch + 1, epochs + 1):
+            if runtime.stop_after_epoch is not None and epoch > runtime.stop_after_epoch:
+                _say(spec, f"stopped after epoch {runtime.stop_after_epoch} as asked; {LAST} kept")
+                return {"stopped_after": runtime.stop_after_epoch, "rows": run.log.rows}
+            _epoch(run, epoch, stop)
+    if not team.main:
+        return {"rank": team.world.rank}
+    return _finish(spec, run.method, run.log, run.device, run.elapsed, artifacts, run.attempts)
+
+
+@dataclass
+class _Training:
+    """A run being trained: what the set-up built and what the epochs move on."""
+    protocol: Protocol
+    runtime: Runtime
+    artifacts: RunArtifacts
+    team: Solo
+    device: torch.device
+    train_split: object
+    val_split: object
+    engine: EngineOptions
+    method: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    start_epoch: int = 0
+    elapsed: float = 0.0
+    partial: dict | None = None      # the interrupted epoch's progress, until that epoch is trained
+    attempts: list = field(default_factory=list)
+    log_rows: list = field(default_factory=list)   # the checkpoint's log rows, until the log is opened over them
+    log: EpochLog | None = None
+    step_module: torch.nn.Module | None = None
+    eval_indices: object = None
+
+    @property
+    def spec(self) -> RunSpec:
+        return self.protocol.spec
+
+    def batches(self, split, train: bool, epoch: int, **extra):
+        return make_batches(split, self.protocol.facts, train=train, batch_size=self.protocol.batch_size,
+                            device=self.device, seed=self.spec.seed, epoch=epoch,
+                            num_workers=self.runtime.num_workers, shard=self.team.shard, **extra)
+
+    def validate(self, epoch: int) -> dict:
+        return evaluate(self.method, self.batches(self.val_split, False, epoch, indices=self.eval_indices),
+                        engine=self.engine, team=self.team)
+
+    def save_checkpoint(self, epoch: int, progress: EpochProgress | None = None) -> None:
+        """last.pt, written by rank 0 at the same step on every process: with several, it holds each process's
+        RNG state and interrupted-epoch sums (in rank order)."""
+        rng = self.team.per_process(checkpoint.rng_state())
+        state = self.team.per_process(progress.state() if progress else None)
+        if self.team.main:
+            checkpoint.write(Checkpoint(epoch, self.elapsed, self.protocol.hash, self.method.trainable_state_dict(),
+                                        self.optimizer.state_dict(), self.scheduler.state_dict(), rng, self.log.rows,
+                                        state, self.attempts), self.artifacts.last_path)
+        self.team.barrier()   # no process leaves before rank 0 has written it
+        fault_point(f"after-last-{epoch}" + (f"-step{progress.step}" if progress else ""))
+
+
+def _set_up(protocol: Protocol, runtime: Runtime, artifacts: RunArtifacts, root: Path, team: Solo,
+            device: torch.device | None) -> _Training:
+    """Seeded, then (in this order, which the RNG streams depend on) the data, the method, the optimiser, and the
+    checkpoint's state restored over them."""
     if runtime.threads:
         torch.set_num_threads(runtime.threads)
-    _seed_everything(spec.seed)
+    _seed_everything(protocol.spec.seed)
     device = device or pick_device(runtime.gpu_slots, runtime.slots_per_gpu)
-    shard = (world.rank, world.size)
-    facts = protocol.facts
-    train_split, val_split = load_splits(facts, protocol.data_source, runtime.data_root,
+    train_split, val_split = load_splits(protocol.facts, protocol.data_source, runtime.data_root,
                                          synthetic=protocol.synthetic, cache_dir=runtime.cache_dir)
     engine = EngineOptions(**vars(protocol.engine))
     if engine.image_store:
@@ -117,243 +165,104 @@ def _train_locked(protocol: Protocol, runtime: Runtime, artifacts: RunArtifacts,
     optimizer = torch.optim.SGD([p for p in method.parameters() if p.requires_grad],
                                 lr=protocol.optimizer["lr"], momentum=protocol.optimizer["momentum"],
                                 weight_decay=protocol.optimizer["weight_decay"])
-    schedule = protocol.schedule
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, schedule["milestones"], schedule["gamma"])
-    start_epoch, elapsed, rows, partial, attempts = _resume(spec, artifacts, digest, method, optimizer, scheduler,
-                                                            world)
-    attempts.append({"epoch": start_epoch + 1, "step": partial["step"] if partial else 0,
-                     "provenance": provenance.collect(device)})
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, protocol.schedule["milestones"],
+                                                     protocol.schedule["gamma"])
+    run = _Training(protocol, runtime, artifacts, team, device, train_split, val_split, engine, method, optimizer,
+                    scheduler)
+    _resume(run)
+    run.attempts.append({"epoch": run.start_epoch + 1, "step": run.partial["step"] if run.partial else 0,
+                         "provenance": provenance.collect(device)})
     engine.prepare_model(method)   # after loading the checkpoint: compile wraps the restored weights
-    step_module = _ddp(method, device) if world.distributed else None
-    log = EpochLog(artifacts.epochs_path if world.main else None, rows)
-    where = ("evaluating the network as built (0 epochs)" if schedule["epochs"] == 0 else
-             f"restoring the finished run from {LAST}" if start_epoch == schedule["epochs"] and start_epoch else
-             f"resuming at epoch {start_epoch + 1}" + (f", step {partial['step'] + 1}" if partial else "")
-             if start_epoch or partial else "starting epoch 1")
-    _say(spec, f"{where}{'/' + str(schedule['epochs']) if schedule['epochs'] else ''} on {describe(device)}"
-               + (f" x {world.size} processes" if world.distributed else "")
-               + f"; {len(train_split)} train / {len(val_split)} val images")
+    run.step_module = team.training_step(method)
+    run.log = EpochLog(artifacts.epochs_path if team.main else None, run.log_rows)
+    _say(protocol.spec, _where(run) + f" on {describe(device)}"
+         + (f" x {team.world.size} processes" if team.world.distributed else "")
+         + f"; {len(train_split)} train / {len(val_split)} val images")
     # a truncated evaluation scores a fixed class-balanced subset, never the first (perhaps one-class) batches
-    eval_indices = (None if protocol.max_eval_batches is None else
-                    stratified_subset(val_split.labels, protocol.max_eval_batches * protocol.batch_size))
-
-    def validate(epoch: int) -> dict:
-        return evaluate(method, make_batches(val_split, facts, train=False, batch_size=protocol.batch_size,
-                                             device=device, seed=spec.seed, epoch=epoch, indices=eval_indices,
-                                             num_workers=runtime.num_workers, shard=shard), engine=engine,
-                        world=world)
-
-    def save_checkpoint(epoch: int, progress: EpochProgress | None = None) -> None:
-        """last.pt, written by rank 0 at the same step on every process: with several, it holds each process's
-        RNG state and interrupted-epoch sums (in rank order)."""
-        rng, state = checkpoint.rng_state(), progress.state() if progress else None
-        if world.distributed:
-            rng, state = distributed.gather(rng, world), distributed.gather(_on_cpu(state), world)
-        if world.main:
-            checkpoint.save_torch({"epoch": epoch, "elapsed_s": elapsed, "protocol_hash": digest,
-                                   "method": method.trainable_state_dict(), "optimizer": optimizer.state_dict(),
-                                   "scheduler": scheduler.state_dict(), "rng": rng, "rows": log.rows,
-                                   "partial": state, "attempts": attempts},
-                                  artifacts.last_path)
-        distributed.barrier(world)   # no process leaves before rank 0 has written it
-        fault_point(f"after-last-{epoch}" + (f"-step{progress.step}" if progress else ""))
-
-    if schedule["epochs"] == 0 and not log.rows:   # evaluation only, e.g. published pretrained weights
-        val = validate(0)
-        log.append({"epoch": 0, "lr": 0.0, "val_top1": val["top1"], "val_top5": val["top5"]})
-    with stop_on_signals() as stop:
-        for epoch in range(start_epoch + 1, schedule["epochs"] + 1):
-            if runtime.stop_after_epoch is not None and epoch > runtime.stop_after_epoch:
-                _say(spec, f"stopped after epoch {runtime.stop_after_epoch} as asked; {LAST} kept")
-                return {"stopped_after": runtime.stop_after_epoch, "rows": log.rows}
-            tic = time.time()
-            lr = optimizer.param_groups[0]["lr"]
-            method.start_epoch(epoch, schedule["epochs"])
-            batches = make_batches(train_split, facts, train=True, batch_size=protocol.batch_size, device=device,
-                                   seed=spec.seed, epoch=epoch, num_workers=runtime.num_workers,
-                                   views=method.views, class_pairs=method.class_pairs, shard=shard)
-            def run_epoch(resume: EpochProgress | None, stop_flag) -> dict:
-                return train_epoch(spec, method, optimizer, batches, protocol.max_steps_per_epoch, runtime, engine,
-                                   warmup=(epoch, schedule.get("warmup_epochs", 0)), resume=resume, stop=stop_flag,
-                                   world=world, step_module=step_module)
-
-            stopped_at = None
-            try:
-                if "stop_at_val_top1" in schedule:
-                    train_stats, stopped_at = train_until_accuracy(spec, schedule["stop_at_val_top1"], run_epoch,
-                                                                   lambda: validate(epoch), stop)
-                else:
-                    train_stats = run_epoch(EpochProgress.from_state(partial, device), stop)
-            except Preempted as preempted:
-                elapsed += time.time() - tic
-                save_checkpoint(epoch - 1, preempted.progress)
-                raise RunPreempted(f"{spec.directory}: {preempted}; checkpoint written at epoch {epoch}, step "
-                                   f"{preempted.progress.step}: rerun to resume there") from None
-            partial = None
-            scheduler.step()
-            val = validate(epoch)
-            elapsed += time.time() - tic
-            log.append({"epoch": epoch, "lr": train_stats.pop("lr", lr), **train_stats, "val_top1": val["top1"],
-                        "val_top5": val["top5"], **({"stopped_at_step": stopped_at} if stopped_at else {}),
-                        "epoch_time_s": round(time.time() - tic, 3), "elapsed_s": round(elapsed, 3)})
-            if epoch in runtime.snapshot_epochs and epoch < schedule["epochs"] and world.main:   # before last.pt moves on
-                write_model(artifacts, method.deploy_model(), artifacts.snapshot_path(epoch))
-            save_checkpoint(epoch)
-            _say(spec, f"epoch {epoch}/{schedule['epochs']} loss {train_stats['train_loss']:.4f} "
-                       f"train-top1 {train_stats['train_top1']:.2f} val-top1 {val['top1']:.2f} "
-                       f"val-top5 {val['top5']:.2f} lr {lr:g} {time.time() - tic:.1f}s")
-            if _agreed(bool(stop), world, device) and epoch < schedule["epochs"]:
-                raise RunPreempted(f"{spec.directory}: stopped by {stop.signal_name or 'a signal to another process'} "
-                                   f"after epoch {epoch}; checkpoint written: rerun to resume")
-    if not world.main:
-        return {"rank": world.rank}
-    return _finish(spec, method, log, device, elapsed, artifacts, attempts)
+    run.eval_indices = (None if protocol.max_eval_batches is None else
+                        stratified_subset(val_split.labels, protocol.max_eval_batches * protocol.batch_size))
+    return run
 
 
-def _agreed(flag: bool, world: World, device: torch.device) -> bool:
-    """A stop request every process acts on at the same step: one process's signal stops them all."""
-    return distributed.any_(flag, world, device) if world.distributed else flag
+def _where(run: _Training) -> str:
+    epochs = run.protocol.schedule["epochs"]
+    where = ("evaluating the network as built (0 epochs)" if epochs == 0 else
+             f"restoring the finished run from {LAST}" if run.start_epoch == epochs and run.start_epoch else
+             f"resuming at epoch {run.start_epoch + 1}" + (f", step {run.partial['step'] + 1}" if run.partial else "")
+             if run.start_epoch or run.partial else "starting epoch 1")
+    return where + (f"/{epochs}" if epochs else "")
 
 
-class _TrainStep(torch.nn.Module):
-    """The method's training forward as a module's forward, which DistributedDataParallel wraps."""
-
-    def __init__(self, method):
-        super().__init__()
-        self.method = method
-
-    def forward(self, images, targets):
-        return self.method.forward_train(images, targets)
-
-
-def _ddp(method, device: torch.device):
-    """The training step wrapped in DistributedDataParallel: gradients averaged over the processes (each loss is the
-    mean over its own share, so the average is the mean over the global batch), buffers (BatchNorm statistics)
-    broadcast from rank 0 each step, as torchvision's reference scripts train."""
-    from torch.nn.parallel import DistributedDataParallel
-    return DistributedDataParallel(_TrainStep(method), device_ids=[device.index] if device.type == "cuda" else None)
-
-
-def _on_cpu(state):
-    if isinstance(state, torch.Tensor):
-        return state.cpu()
-    if isinstance(state, dict):
-        return {key: _on_cpu(value) for key, value in state.items()}
-    return state
-
-
-def train_epoch(spec, method, optimizer, batches, max_steps, runtime, engine: EngineOptions,
-                warmup: tuple[int, int] = (1, 0), resume: EpochProgress | None = None, stop=None,
-                world: World = SINGLE, step_module=None) -> dict:
-    """One epoch. Loss sums and hit counts stay on the device: the host waits for the GPU only at progress
-    reports and at the end of the epoch, where a non-finite loss stops the run.
-    warmup = (epoch, warm-up epochs): during those epochs step s of the run trains at lr x (s + 1) / (warm-up
-    steps); the scheduler's lr is restored at the end of the epoch (checkpoints hold the scheduled lr).
-    resume: an interrupted epoch's progress; its consumed batches are drawn again (same order and augmentation
-    stream) and skipped. stop: truthy once a preemption signal came: Preempted after the current step (with several
-    processes, after the step at which any of them got one). step_module: the DDP-wrapped training forward, whose
-    backward averages the gradients; the epoch's sums and hits are summed over the processes at its end."""
-    method.train()
-    progress = resume or EpochProgress()
-    last_report = time.time()
-    steps = len(batches) if max_steps is None else min(max_steps, len(batches))
-    epoch, warmup_epochs = warmup
-    scheduled_lrs = [group["lr"] for group in optimizer.param_groups]
+def _resume(run: _Training) -> None:
+    """The checkpoint's state put back into the run: epochs done, time, log rows, the interrupted epoch's progress,
+    the earlier attempts, the method's, optimiser's, scheduler's and RNG states. An unreadable checkpoint (truncated
+    by a crash or a full disk) is moved aside, said, and the run starts afresh."""
+    path, digest = run.artifacts.last_path, run.protocol.hash
     try:
-        for step, (images, targets) in enumerate(batches):
-            if step >= steps:
-                break
-            if step < progress.step:
-                continue
-            if epoch <= warmup_epochs:
-                factor = ((epoch - 1) * steps + step + 1) / (warmup_epochs * steps)
-                for group, lr in zip(optimizer.param_groups, scheduled_lrs):
-                    group["lr"] = lr * factor
-            with engine.autocast(targets.device):
-                forward = step_module if step_module is not None else method.forward_train
-                logits, terms = forward(engine.prepare_images(images), targets)
-            loss = sum(terms.values())
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            batch = len(targets)
-            for name, value in (("loss", loss), *terms.items()):
-                weighted = value.detach().float() * batch
-                progress.sums[name] = weighted if name not in progress.sums else progress.sums[name] + weighted
-            hits = topk_hits(logits.detach(), targets, (1,))
-            progress.correct = hits if progress.correct is None else progress.correct + hits
-            progress.seen += batch
-            progress.step = step + 1
-            fault_point(f"step-{epoch}-{progress.step}", stop)
-            if _agreed(bool(stop), world, targets.device) and progress.step < steps:
-                raise Preempted(progress, stop.signal_name or "a signal to another process")
-            if time.time() - last_report > runtime.progress_every_s:
-                _check_finite(spec, progress.sums, progress.seen, f"step {step + 1}")
-                _say(spec, f"  step {step + 1}/{steps} loss {progress.sums['loss'].item() / progress.seen:.4f}")
-                last_report = time.time()
-    finally:
-        for group, lr in zip(optimizer.param_groups, scheduled_lrs):
-            group["lr"] = lr
-    if progress.seen == 0:
-        raise RunError(f"{spec.directory}: no training batch (fewer training samples than the batch size?)")
-    sums, correct, seen = progress.sums, progress.correct, progress.seen
-    if world.distributed:   # the epoch's row is the whole batch's: each process's sums added up
-        names = list(sums)
-        totals = distributed.sum_(torch.stack([sums[name] for name in names] + [correct[0].float(),
-                                  torch.tensor(float(seen), device=correct.device)]), world)
-        sums, correct, seen = dict(zip(names, totals[:-2])), totals[-2:-1].round().long(), int(totals[-1].item())
-    stats = _check_finite(spec, sums, seen, "the end of the epoch")
-    stats["train_top1"] = 100.0 * correct.item() / seen
-    if epoch <= warmup_epochs:   # the lr applied, not the scheduler's: the mean over the epoch's ramped steps
-        stats["lr"] = scheduled_lrs[0] * warmup_mean_factor(epoch, warmup_epochs, steps)
-    return stats
+        saved = checkpoint.read(path, digest, set_aside=run.team.main)
+    except checkpoint.OfAnotherProtocol as error:
+        raise RunError(f"{path} was written under protocol {error.found}, the config now gives {digest}; "
+                       "restore the config, or move the checkpoint away to start this run afresh") from None
+    except checkpoint.Unreadable as error:
+        _say(run.spec, f"{path} is unreadable ({type(error.cause).__name__}); moved it to {error.aside.name} and "
+                       "starting afresh")
+        return
+    if saved is None:
+        return
+    run.method.load_trainable_state_dict(saved.method)
+    run.optimizer.load_state_dict(saved.optimizer)
+    run.scheduler.load_state_dict(saved.scheduler)
+    checkpoint.set_rng_state(run.team.own(saved.rng))   # with several processes, each takes back its own
+    run.start_epoch, run.elapsed, run.log_rows = saved.epoch, saved.elapsed_s, saved.rows
+    run.partial, run.attempts = run.team.own(saved.partial), saved.attempts
 
 
-class _AfterEveryStep:
-    """A stop flag that is up after every step, so train_epoch hands back its progress for an accuracy check."""
-    signal_name = "an accuracy check"
-
-    def __bool__(self) -> bool:
-        return True
-
-
-def train_until_accuracy(spec, target: float, run_epoch, validate, stop) -> tuple[dict, int | None]:
-    """Epoch 1 step by step, the validation top-1 after each step; stopped after the first step that reaches
-    `target` %. Each step is the epoch resumed where the last one stopped (as after a preemption), so the steps are
-    those of the uninterrupted epoch: the network is the Baseline of the same seed at that step. Returns the steps'
-    training means and the step (None when the whole epoch ran without reaching it). A real stop signal ends the
-    run without a checkpoint: it takes seconds, and a rerun repeats it exactly."""
-    progress = None
-    while True:
-        try:
-            return run_epoch(progress, _AfterEveryStep()), None
-        except Preempted as stopped:
-            progress = stopped.progress
-        if bool(stop):
-            raise RunError(f"{spec.directory}: stopped by {stop.signal_name} at step {progress.step} of its accuracy "
-                           "search; rerun it (it restarts from its first step, which gives the same network)")
-        if validate()["top1"] >= target:
-            stats = _check_finite(spec, progress.sums, progress.seen, f"step {progress.step}")
-            stats["train_top1"] = 100.0 * progress.correct.sum().item() / progress.seen
-            _say(spec, f"validation top-1 reached {target} % at step {progress.step}: stopped there")
-            return stats, progress.step
+def _epoch(run: _Training, epoch: int, stop) -> None:
+    """Train epoch `epoch`, evaluate it, log it, checkpoint it; a preemption signal checkpoints where it stopped."""
+    tic, lr = time.time(), run.optimizer.param_groups[0]["lr"]
+    train_stats, stopped_at = _train_steps(run, epoch, stop, tic)
+    run.partial = None
+    run.scheduler.step()
+    val = run.validate(epoch)
+    run.elapsed += time.time() - tic
+    run.log.append({"epoch": epoch, "lr": train_stats.pop("lr", lr), **train_stats, "val_top1": val["top1"],
+                    "val_top5": val["top5"], **({"stopped_at_step": stopped_at} if stopped_at else {}),
+                    "epoch_time_s": round(time.time() - tic, 3), "elapsed_s": round(run.elapsed, 3)})
+    epochs = run.protocol.schedule["epochs"]
+    if epoch in run.runtime.snapshot_epochs and epoch < epochs and run.team.main:   # before last.pt moves on
+        write_model(run.artifacts, run.method.deploy_model(), run.artifacts.snapshot_path(epoch))
+    run.save_checkpoint(epoch)
+    _say(run.spec, f"epoch {epoch}/{epochs} loss {train_stats['train_loss']:.4f} "
+                   f"train-top1 {train_stats['train_top1']:.2f} val-top1 {val['top1']:.2f} "
+                   f"val-top5 {val['top5']:.2f} lr {lr:g} {time.time() - tic:.1f}s")
+    if run.team.agree(bool(stop), run.device) and epoch < epochs:
+        raise RunPreempted(f"{run.spec.directory}: stopped by {stop.signal_name or 'a signal to another process'} "
+                           f"after epoch {epoch}; checkpoint written: rerun to resume")
 
 
-def warmup_mean_factor(epoch: int, warmup_epochs: int, steps: int) -> float:
-    """The mean of the warm-up factors (s + 1) / (warm-up steps) over epoch `epoch`'s steps (closed form, so a resumed
-    epoch logs the same value)."""
-    return ((epoch - 1) * steps + (steps + 1) / 2) / (warmup_epochs * steps)
+def _train_steps(run: _Training, epoch: int, stop, tic: float) -> tuple[dict, int | None]:
+    """The epoch's training steps (all of them, or epoch 1 until an accuracy): their means, and the step it stopped
+    at. A preemption signal writes the checkpoint at the step and raises RunPreempted."""
+    protocol = run.protocol
+    schedule = protocol.schedule
+    run.method.start_epoch(epoch, schedule["epochs"])
+    batches = run.batches(run.train_split, True, epoch, views=run.method.views, class_pairs=run.method.class_pairs)
 
+    def run_epoch(resume: EpochProgress | None, stop_flag) -> dict:
+        return train_epoch(run.spec, run.method, run.optimizer, batches, protocol.max_steps_per_epoch, run.runtime,
+                           run.engine, warmup=(epoch, schedule.get("warmup_epochs", 0)), resume=resume,
+                           stop=stop_flag, team=run.team, step_module=run.step_module)
 
-def _check_finite(spec, sums: dict[str, torch.Tensor], seen: int, where: str) -> dict[str, float]:
-    means = {f"train_{name}": total.item() / seen for name, total in sums.items()}
-    if not all(math.isfinite(value) for value in means.values()):
-        run = getattr(spec, "run", None)   # a benchmark's loop passes a bare stand-in for the spec
-        options = ", ".join(f"{k}={v}" for k, v in (run.options if run else ())) or "its method's defaults"
-        raise RunError(f"{spec.directory}: the training loss is not finite at {where} (mean terms {means}); the run "
-                       f"trains with {options} (config/methods.yaml): check those values, lower the lr, or check the "
-                       "data")
-    return means
+    try:
+        if "stop_at_val_top1" in schedule:
+            return train_until_accuracy(run.spec, schedule["stop_at_val_top1"], run_epoch,
+                                        lambda: run.validate(epoch), stop)
+        return run_epoch(EpochProgress.from_state(run.partial, run.device), stop), None
+    except Preempted as preempted:
+        run.elapsed += time.time() - tic
+        run.save_checkpoint(epoch - 1, preempted.progress)
+        raise RunPreempted(f"{run.spec.directory}: {preempted}; checkpoint written at epoch {epoch}, step "
+                           f"{preempted.progress.step}: rerun to resume there") from None
 
 
 def _build_method(protocol: Protocol, root: Path):
@@ -397,6 +306,10 @@ def _restore_or_set_aside(spec: RunSpec, artifacts: RunArtifacts) -> dict | None
     return None
 
 
+def _finished_record(artifacts: RunArtifacts, digest: str) -> dict | None:
+    return _refuse_finished(artifacts, digest) or _restore_or_set_aside(artifacts.spec, artifacts)
+
+
 def _refuse_finished(artifacts: RunArtifacts, digest: str) -> dict | None:
     """A finished run is never retrained over; one that finished but was stopped inside its seal has the seal
     completed (what a Snakemake rerun gets by restoring from last.pt), and its record is returned."""
@@ -412,35 +325,6 @@ def _refuse_finished(artifacts: RunArtifacts, digest: str) -> dict | None:
     if metrics is not None:
         raise RunError(f"{artifacts.metrics_path} already exists (protocol {metrics['protocol_hash']}, requested "
                        f"{digest}); it is never overwritten: move it away first if you mean to retrain")
-
-
-def _resume(spec, artifacts: RunArtifacts, digest: str, method, optimizer, scheduler, world: World = SINGLE):
-    """(epochs done, elapsed s, log rows, the interrupted epoch's progress or None, the earlier attempts) from
-    last.pt. An unreadable checkpoint (truncated by a crash or a full disk) is moved aside, said, and the run starts
-    afresh."""
-    path = artifacts.last_path
-    if not path.exists():
-        return 0, 0.0, [], None, []
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        found = state["protocol_hash"]
-    except Exception as error:   # a truncated zip, a pickle error, a missing key: all mean "unreadable"
-        aside = path.with_name(f"{LAST}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
-        if world.main:
-            path.replace(aside)
-        _say(spec, f"{path} is unreadable ({type(error).__name__}); moved it to {aside.name} and starting afresh")
-        return 0, 0.0, [], None, []
-    if found != digest:
-        raise RunError(f"{path} was written under protocol {found}, the config now gives {digest}; "
-                       "restore the config, or move the checkpoint away to start this run afresh")
-    method.load_trainable_state_dict(state["method"])
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    rng, partial = state["rng"], state.get("partial")
-    if world.distributed:   # each process takes back its own
-        rng, partial = rng[world.rank], partial[world.rank] if partial else None
-    checkpoint.set_rng_state(rng)
-    return state["epoch"], state["elapsed_s"], state["rows"], partial, list(state.get("attempts", []))
 
 
 def _finish(spec, method, log: EpochLog, device, elapsed, artifacts: RunArtifacts, attempts: list[dict]) -> dict:
@@ -469,6 +353,3 @@ def _seed_everything(seed: int) -> None:
     np.random.seed(seed)
     torch.manual_seed(seed)
 
-
-def _say(spec: RunSpec, message: str) -> None:
-    print(f"[{spec.directory}] {message}", file=sys.stdout, flush=True)

@@ -8,6 +8,7 @@ installed only when the whole record came out identical (rebuild_weights).
 from __future__ import annotations
 
 import csv
+import json
 import re
 import shutil
 import tempfile
@@ -18,6 +19,7 @@ from pathlib import Path
 import torch
 
 from methods.engine import provenance
+from methods.engine.trainer import RunError, train_run
 from methods.plan.protocol import Protocol
 from methods.plan.spec import RunSpec
 from methods.runs import files
@@ -116,7 +118,6 @@ def verify_run(protocol: Protocol, epochs: int | None, runtime, root: Path = Pat
     """Retrain the first `epochs` epochs (None: all) of a finished run under `scratch` (default: a temporary
     folder, deleted after) and compare. A scratch folder given by the caller is kept, and a rerun left there
     (interrupted or finished) is resumed or reused."""
-    from methods.engine.trainer import RunError, train_run
     spec = protocol.spec
     artifacts = RunArtifacts(spec, root, protocol)
     metrics = _finished_metrics(artifacts)
@@ -232,7 +233,6 @@ def stage_reference(reference: Protocol, root: Path, scratch: Path, runtime, say
 
 def append_record(outcome: Outcome, root: Path = Path(".")) -> Path:
     """Add the outcome to the run directory's verified.json (earlier records kept)."""
-    import json
     path = RunArtifacts(outcome.spec, root).directory / RECORD
     records = json.loads(path.read_text()) if path.exists() else []
     records.append(outcome.record())

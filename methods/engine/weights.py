@@ -6,8 +6,15 @@ from pathlib import Path
 
 import torch
 
+import numpy
+
+import methods
 from methods.engine import checkpoint
+from methods.method import recorded_options
+from methods.models import build_model
+from methods.zoo import get_method_class
 from methods.runs.artifacts import MODEL, RESTORE, ArtifactError, RunArtifacts
+import platform
 
 
 def write_model(artifacts: RunArtifacts, network: torch.nn.Module, path: Path | None = None) -> None:
@@ -23,12 +30,15 @@ def deployed_payload(artifacts: RunArtifacts, network: torch.nn.Module) -> dict:
             "state_dict": {k: v.detach().cpu() for k, v in network.state_dict().items()}}
 
 
+def install_snapshot(snapshot: Path, artifacts: RunArtifacts) -> None:
+    """A donor's snapshot installed as a derived run's model.pt, stamped with the derived run's protocol."""
+    saved = torch.load(snapshot, map_location="cpu", weights_only=True)
+    checkpoint.save_torch({**saved, "protocol_hash": artifacts.protocol.hash}, artifacts.model_path)
+
+
 def load_model(artifacts: RunArtifacts, role: str = "reference run") -> torch.nn.Module:
     """The deployed network of a finished run, checked to be of the protocol the config gives now; a model.pt that
     differs from its sealed checksum is healed from restore/ first."""
-    from methods.method import recorded_options
-    from methods.models import build_model
-    from methods.zoo import get_method_class
     if artifacts.heal_weights():
         print(f"[{artifacts.spec.directory}] {MODEL} differed from its sealed copy: healed from {RESTORE}/", flush=True)
     artifacts.current_metrics(role)
@@ -47,10 +57,7 @@ def load_model(artifacts: RunArtifacts, role: str = "reference run") -> torch.nn
 
 
 def versions() -> dict:
-    import platform
-    import numpy
-    import timm
-    import torchvision
-    import methods
+    import timm   # timm (~1 s) and torchvision: read for their versions, only when a record is written
+    import torchvision   # (as timm)
     return {"python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
             "timm": timm.__version__, "numpy": numpy.__version__, "methods": methods.__version__}

@@ -32,7 +32,7 @@ def build_model(arch: str, num_classes: int, *, family: str, in_channels: int = 
 def build_timm(name: str, num_classes: int, family: str, in_channels: int) -> nn.Module:
     """A timm architecture as timm defines it (randomly initialised: no weights are downloaded). Such networks are
     built for 224-px images, so only datasets of the 'standard' family take them."""
-    import timm
+    import timm   # timm (~1 s): only a timm: arch needs it
     if family != "standard":
         raise ValueError(f"timm_{name}: timm architectures are built for 224-px datasets (family 'standard'); this "
                          "dataset is of family 'small' (MNIST, CIFAR, 64-px sets): use lenet5, resnet18, resnet34 or "

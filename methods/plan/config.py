@@ -50,7 +50,7 @@ def read_yaml(path: Path):
 
 
 def validate(data, schema: dict, where: str) -> None:
-    import jsonschema
+    import jsonschema   # jsonschema (~0.2 s): only a config check needs it
     try:
         jsonschema.validate(data, schema)
     except jsonschema.ValidationError as error:

@@ -1,5 +1,5 @@
 """The training engine's speed switches as a protocol records them: bf16 autocast, channels_last, torch.compile, the
-224 px image store (methods.engine.speed applies them).
+224 px image store (methods.engine.switches applies them).
 
 Each changes the numerics of a run (rounding, kernel choice, operation order), so each is part of the run's
 protocol: a run trained with a switch on is never mixed with one trained without it. All are off by default

@@ -6,6 +6,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import methods
+from methods.plan.config import SCHEMA_DIR, ConfigError, read_yaml, validate
+from methods.plan.formats import FORMATS
+
 
 
 @dataclass(frozen=True)
@@ -36,12 +40,10 @@ class DatasetFacts:
 
 @lru_cache(maxsize=None)
 def _read(path: str) -> dict:
-    from methods.plan.config import read_yaml
     return read_yaml(Path(path))
 
 
 def datasets_path() -> Path:
-    import methods
     return methods.CONFIG_DIR / "datasets.yaml"
 
 
@@ -74,13 +76,10 @@ def published_checksums(name: str, path: Path | None = None) -> dict[str, str]:
 
 @lru_cache(maxsize=None)
 def _entry_schema() -> dict:
-    from methods.plan.config import SCHEMA_DIR, read_yaml
     return read_yaml(SCHEMA_DIR / "datasets.schema.yaml")["additionalProperties"]
 
 
 def _checked(path: Path, name: str, entry) -> dict:
-    from methods.plan.config import ConfigError, validate
-    from methods.plan.formats import FORMATS
     validate(entry, _entry_schema(), f"{path}: entry {name!r}")
     entry = dict(entry)
     reader = entry.get("reader")

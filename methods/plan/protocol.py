@@ -18,6 +18,7 @@ from methods.plan.engine_switches import EngineSwitches
 from methods.plan.layout import NAME_PART
 from methods.plan.options import MethodDeclaration, declared
 from methods.plan.spec import RunName, RunSpec, SpecError
+from methods.plan.archs import ARCHS, TIMM_PREFIX
 
 _HIDDEN_FACTS = ("layout", "get_it", "root_dir", "reader")   # where and how a copy is read: not the protocol
 
@@ -190,7 +191,6 @@ def _method_and_options(run: RunName) -> tuple[MethodDeclaration, dict]:
 
 
 def check_arch(arch: str) -> None:
-    from methods.plan.archs import ARCHS, TIMM_PREFIX
     if arch not in ARCHS and not (arch.startswith(TIMM_PREFIX) and NAME_PART.match(arch.removeprefix(TIMM_PREFIX))):
         raise SpecError(f"unknown arch {arch!r}; valid archs: {', '.join(ARCHS)}, or {TIMM_PREFIX}<name> for an "
                         "architecture of timm.list_models()")

@@ -20,7 +20,10 @@ from methods.plan.grid import build_table, table_names
 from methods.plan.protocol import resolve
 from methods.plan.spec import RunSpec
 from methods.report.tables import CellValue, collect
-from methods.runs.benchmarks import benchmark_rates
+from methods.runs.throughput_rates import benchmark_rates
+from methods.plan.facts import dataset_names
+from methods.plan.archs import ARCHS
+import json
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,8 +41,6 @@ def load_claims(path: Path = CLAIMS) -> dict:
 
 def _check_scope(claim: dict, path: Path) -> None:
     """Every claim says where its sentence applies, in datasets and architectures the suite knows."""
-    from methods.plan.facts import dataset_names
-    from methods.plan.archs import ARCHS
     scope = claim.get("scope")
     where = f"{path}: claim {claim.get('id')!r}"
     if not isinstance(scope, dict) or not scope.get("datasets") or not scope.get("archs"):
@@ -71,7 +72,7 @@ class Paired:
         equivalence bound: 'better beats worse by less than this, with 95 % confidence')."""
         if len(self.diffs) < 2:
             return None
-        from scipy import stats
+        from scipy import stats   # scipy (~0.3 s): only the statistics need it
         return self.mean + stats.t.ppf(0.95, len(self.diffs) - 1) * statistics.stdev(self.diffs) / math.sqrt(
             len(self.diffs))
 
@@ -85,7 +86,7 @@ def t_interval(values: list[float]) -> tuple[float, float] | None:
     """The two-sided 95 % t-interval of the mean of `values` (None with fewer than two)."""
     if len(values) < 2:
         return None
-    from scipy import stats
+    from scipy import stats   # scipy (~0.3 s): only the statistics need it
     half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
     mean = statistics.fmean(values)
     return mean - half, mean + half
@@ -122,7 +123,7 @@ def holm(p_values: list[float | None]) -> list[float | None]:
 
 def _one_sided_p(diffs: list[float]) -> tuple[float, float]:
     """(p that the mean difference is > 0, p that it is < 0) by a paired t-test on the differences."""
-    from scipy import stats
+    from scipy import stats   # scipy (~0.3 s): only the statistics need it
     mean = sum(diffs) / len(diffs)
     if all(d == diffs[0] for d in diffs):   # no spread: the t statistic is infinite (or 0/0 for all-zero)
         return (0.0, 1.0) if mean > 0 else (1.0, 0.0) if mean < 0 else (1.0, 1.0)
@@ -215,7 +216,7 @@ def comparisons(claims: dict, tables: dict) -> pd.DataFrame:
     """Every comparison a claim makes, at the best and at the final epoch. Several claims are tested per table, so
     the one-sided p-values of a table's comparisons are Holm-adjusted as a family (per scope, epoch choice and
     direction), and a verdict with seeds rests on the adjusted p; both directions' adjusted p are kept."""
-    import pandas as pd
+    import pandas as pd   # pandas (~0.4 s): only the CSV writers need it
     rows, seen = [], set()
     for claim in claims["claims"]:
         for name, better, worse, scope in _claim_pairs_by_scope(claim, tables):
@@ -283,7 +284,7 @@ CLAIM_COLUMNS = ["claim", "table", "verdict", "final-epoch verdict", "in scope",
 
 def claim_verdicts(claims: dict, compared: pd.DataFrame) -> pd.DataFrame:
     """A claim's verdict from its in-scope comparisons only; its analogues' verdict beside it, apart."""
-    import pandas as pd
+    import pandas as pd   # pandas (~0.4 s): only the CSV writers need it
     rows = []
     for claim in claims["claims"]:
         own = compared[compared["claim"] == claim["id"]]
@@ -333,7 +334,7 @@ def _overall(verdicts: pd.Series) -> tuple[str, dict]:
 
 def table_summary(tables: dict, tolerance: float, root: Path, preset: str, orders: pd.DataFrame) -> pd.DataFrame:
     """One row per table; its Kendall tau is the mean of its columns' taus in `orders` (row_orders)."""
-    import pandas as pd
+    import pandas as pd   # pandas (~0.4 s): only the CSV writers need it
     durations = _recorded_durations(preset, root)
     rows = []
     for name, (table, values) in tables.items():
@@ -373,7 +374,7 @@ def _ranked_cells(values: list[CellValue], column: str) -> list[CellValue]:
 
 
 def _tau(cells: list[CellValue], ours=lambda v: v.mean) -> float | None:
-    from scipy import stats
+    from scipy import stats   # scipy (~0.3 s): only the statistics need it
     tau = stats.kendalltau([ours(v) for v in cells], [v.paper for v in cells]).statistic
     return None if math.isnan(tau) else float(tau)
 
@@ -381,7 +382,7 @@ def _tau(cells: list[CellValue], ours=lambda v: v.mean) -> float | None:
 def row_orders(tables: dict) -> pd.DataFrame:
     """Per column with two or more rows that have both numbers: our order of those rows and the paper's, highest
     first, side by side with their Kendall tau (the Tables section gives each table's mean of these taus)."""
-    import pandas as pd
+    import pandas as pd   # pandas (~0.4 s): only the CSV writers need it
     rows = []
     for name, (table, values) in tables.items():
         for column in table.columns:
@@ -419,7 +420,6 @@ def _device_kind(device: str) -> str:
 
 def _recorded_durations(preset: str, root: Path) -> dict[tuple, list[float]]:
     """Train seconds of every finished run of the preset, by (dataset, arch, method) and by (dataset, arch)."""
-    import json
     durations: dict[tuple, list[float]] = {}
     for directory in layout.run_directories(root, preset):
         try:
@@ -571,7 +571,7 @@ def render_report_latex(report: dict) -> str:
 
 
 def render_report_csv(report: dict) -> str:
-    import pandas as pd
+    import pandas as pd   # pandas (~0.4 s): only the CSV writers need it
     sections = (("table", report["summary"]), ("claim", report["claims"]), ("comparison", report["comparisons"]),
                 ("row order", report["orders"]))
     frames = [frame.assign(section=section) for section, frame in sections]
@@ -579,7 +579,7 @@ def render_report_csv(report: dict) -> str:
 
 
 def write_report(preset: str, root: Path = Path("."), seeds: tuple[int, ...] | None = None) -> list[Path]:
-    from methods.report.figures import plot_forest
+    from methods.report.figures import plot_forest   # matplotlib (~1 s): only the figure and curve writers need it
     report = build_report(preset, root, seeds)
     base = root / layout.report_target(preset)
     base.parent.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from methods.report.comparison import build_report
+
 _NUM = r"[-+−]?\d[\d.]*(?:e[-+]?\d+)?%?"
 ANCHOR = re.compile(rf"(`[^`\n]+`|\[{_NUM}, {_NUM}\]|{_NUM}(?:\s*(?:±|/)\s*{_NUM})*)\s*<!-- check: (.*?) -->")
 NUMBER = re.compile(r"[-+−]?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
@@ -153,7 +155,6 @@ def _shown(actual) -> str:
 
 def check_docs(paths: list[Path], root: Path = Path(".")) -> tuple[int, list[Mismatch]]:
     """Every anchor of the documents against the paper preset's records under root."""
-    from methods.report.comparison import build_report
     report = build_report("paper", root)
     total, mismatches = 0, []
     for path in paths:

@@ -13,7 +13,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from methods.plan.grid import build_table  # noqa: E402
+from methods.plan.facts import get_facts  # noqa: E402
 from methods.plan.layout import curves_path, table_target  # noqa: E402
+from methods.runs.artifacts import RunArtifacts  # noqa: E402
 from methods.report.comparison import t_interval  # noqa: E402
 from methods.report.tables import CellValue, collect, title  # noqa: E402
 
@@ -116,7 +118,6 @@ def write_figure(preset: str, name: str, root: Path = Path("."), seeds: tuple[in
     base = root / table_target(preset, name)
     base.parent.mkdir(parents=True, exist_ok=True)
     if table.spec.get("x_axis") == "reference_top1":
-        from methods.plan.facts import get_facts
         classes = {cell.column: get_facts(cell.runs[0].dataset).num_classes for cell in table.cells if cell.runs}
         return render_reference_curve(title(table), collect(table, root), table.columns, base, classes)
     return render_figure(title(table), collect(table, root), table.columns, base)
@@ -126,7 +127,6 @@ def write_learning_curves(preset: str, name: str, root: Path = Path("."),
                           seeds: tuple[int, ...] | None = None) -> list[Path]:
     """Validation error per epoch (log scale) of every finished run of the table, one panel per column with runs:
     each row's mean over its seeds as a line and their range as a band. From epochs.csv only."""
-    from methods.runs.artifacts import RunArtifacts
     table = build_table(preset, name, seeds)
     panels: dict[str, list[tuple[str, list[list[dict]]]]] = {}
     for cell in table.cells:

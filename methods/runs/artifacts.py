@@ -31,14 +31,17 @@ import os
 import re
 import shutil
 import socket
+import subprocess
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
 
 from methods.plan.protocol import Protocol, resolve
 from methods.plan.spec import RunSpec
+from methods.runs.checksums import hash_file
 from methods.runs import files
 
 METRICS, EPOCHS, MODEL, LAST, LOG, SNAPSHOTS = "metrics.json", "epochs.csv", "model.pt", "last.pt", "train.log", "snapshots"
@@ -324,7 +327,6 @@ class RunArtifacts:
     def write_metrics(self, rows: list[dict], **extra) -> dict:
         """metrics.json, written last: best and final epoch (from the rows), collapse, the protocol and its hash, and
         what the caller adds (versions, device, provenance, ...)."""
-        from datetime import datetime, timezone
         metrics = {
             "run": str(self.spec.directory), "preset": self.spec.preset, "dataset": self.spec.dataset,
             "arch": self.spec.arch, "method": self.spec.run.method, "run_name": str(self.spec.run),
@@ -340,7 +342,6 @@ class RunArtifacts:
 def _committed_files(root: Path, directory: Path) -> dict[str, bytes]:
     """The files of a run directory as committed at git HEAD (name relative to the directory -> bytes), leaving
     out earlier superseded records; {} outside a git work tree or where git is missing."""
-    import subprocess
     def git(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(["git", "-C", str(root), *args], capture_output=True, timeout=60)
     try:
@@ -360,7 +361,6 @@ def _committed_files(root: Path, directory: Path) -> dict[str, bytes]:
 
 
 def sha256_of(path: Path) -> str:
-    from methods.runs.checksums import hash_file
     return hash_file(path, "sha256")["sha256"]
 
 

@@ -9,11 +9,15 @@ from methods.plan.layout import (COMPLEXITY_PATTERN, DATA_STAMP_PATTERN, RUN_DIR
                                  stamp_path, table_target)
 from methods.plan.protocol import check_spec, launch_shape
 from methods.plan.slurm import misfit, partition_limits
+from methods.plan.snakemake_session import Invocation
 from methods.plan.spec import RunSpec, SpecError
 from methods.report.comparison import preset_of_report, report_targets
 from methods.report.table1 import paper_datasets, preset_of_table1, table1_presets, table1_target
 from methods.runs.artifacts import RunArtifacts
+from snakemake import __version__ as SNAKEMAKE_VERSION
 from snakemake.exceptions import WorkflowError
+
+INVOCATION = Invocation(workflow, SNAKEMAKE_VERSION)   # the one reader of how Snakemake was invoked
 
 CONDA_ENV = os.path.join(workflow.basedir, "environment.yml")   # what --use-conda builds for every rule
 # The paper's numbers and claims are data the tables read; a checkout writes them after the tables (file order), so
@@ -38,14 +42,14 @@ SLOTS_PER_GPU = config["gpu_slots"]
 # training job takes all of one GPU's slots, or fewer for the small cells of config gpu_share, so several of those
 # share a GPU. The total is capped at the GPUs present unless the user gave --resources gpu_slot=N.
 # On SLURM each job asks the scheduler for its own GPU instead.
-if workflow.local_exec and GPUS and "gpu_slot" not in workflow.global_resources:
-    workflow.register_resource("gpu_slot", GPUS * SLOTS_PER_GPU)
+if GPUS:
+    INVOCATION.limit_local_resource("gpu_slot", GPUS * SLOTS_PER_GPU)
 
 
 def gpu_slots_of(wc) -> int:
     """GPU slots a local training job holds (0 without GPUs, or on a cluster): a share of one GPU for one process
     (config gpu_share of its arch), one whole GPU per process for a run that several train."""
-    if not (GPUS and workflow.local_exec):
+    if not (GPUS and INVOCATION.runs_jobs_here):
         return 0
     if processes_of(wc) > 1:
         return processes_of(wc) * SLOTS_PER_GPU
@@ -106,12 +110,10 @@ def retrain_requested(wc) -> bool:
     retrained with its finished record set aside, an unforced one is restored from its sealed copy."""
     spec = spec_of(wc)
     record = {str(spec.directory / name) for name in ("metrics.json", "epochs.csv")}
-    settings = workflow.dag_settings
-    if settings is None:   # a job's own process: the head decided
+    forced = INVOCATION.forced(record, "train")
+    if forced is None:   # a job's own process: the head decided
         return False
-    forced = (settings.forceall or "train" in settings.forcerun or bool(record & set(map(str, settings.forcerun)))
-              or (settings.forcetargets and bool(record & set(map(str, settings.targets)))))
-    if forced and workflow.is_main_process and not workflow.dryrun:
+    if forced and INVOCATION.head and not INVOCATION.dry_run:
         RunArtifacts(spec).request_retrain("snakemake --forcerun")
     return forced
 
@@ -148,8 +150,8 @@ def table_inputs(wc):
     lets one delete intermediates). Decided while the DAG is built, from the files present: nothing is written, so a
     dry run plans exactly what a run does and changes nothing. (Snakemake marks incomplete files the same way.)"""
     files = table_files(*preset_of_target(f"tables/{wc.target}"))
-    if workflow.dag is not None and any(not os.path.exists(path) for path in files):
-        workflow.dag.forcefiles.add(f"tables/{wc.target}.md")
+    if any(not os.path.exists(path) for path in files):
+        INVOCATION.rebuild(f"tables/{wc.target}.md")
     return files
 
 
@@ -198,16 +200,10 @@ def check_data_cpus(preset: str) -> int:
     return config.get("preset_resources", {}).get(preset, {}).get("cpus", config["check_data_cpus"])
 
 
-def planning_for_a_cluster() -> bool:
-    """A cluster executor (the SLURM profile), also in a dry run: there Snakemake swaps in its dry-run executor
-    (local_exec) but keeps use_threads, which it derives from the intended executor (snakemake/api.py)."""
-    return not workflow.local_exec or bool(workflow.execution_settings and workflow.execution_settings.use_threads)
-
-
 def fits_the_partition(job: str, request: dict, setting: str) -> int:
     """Raises, while planning for SLURM, when a job asks for more than any node of its partition has: SLURM would
     hold it PENDING forever and Snakemake would wait silently. Returns request's cpus (for the resources line)."""
-    if planning_for_a_cluster() and workflow.is_main_process:
+    if INVOCATION.plans_for_a_cluster and INVOCATION.head:
         limits = partition_limits(config["slurm_partition"])
         problem = limits and misfit(job, request, limits, setting)
         if problem:
@@ -243,7 +239,7 @@ def train_threads(wc) -> int:
 def train_gpus(wc) -> int:
     """A cluster job always asks for its own GPU, one per process (its dry run included); a local one shares them
     by gpu_slot."""
-    return processes_of(wc) if planning_for_a_cluster() else 0
+    return processes_of(wc) if INVOCATION.plans_for_a_cluster else 0
 
 
 def distributed_resource(name: str):

@@ -1,117 +1,71 @@
-rule figure:
-    """A figure (grid kind 'figure'): tables/<...>.png and .pdf, with its data in the table's .md/.tex/.csv."""
-    input:
-        table_inputs,
-        paper=PAPER_RESULTS,
-    output:
-        md="tables/{target}.md",
-        tex="tables/{target}.tex",
-        csv=report("tables/{target}.csv", category="Figures", subcategory="{target}", labels=figure_label),
-        png=report("tables/{target}.png", category="Figures", subcategory="{target}", labels=figure_label),
-        pdf="tables/{target}.pdf",
-        curves=report("tables/{target}_curves.png", category="Learning curves", labels=table_label),
-    log:
-        ".snakemake/logs/tables/{target}.figure.log",
-    conda:
-        CONDA_ENV
-    wildcard_constraints:
-        target="|".join(t.removeprefix("tables/") for t in figure_targets()),
-    threads: 1
-    localrule: True
-    script:
-        "../scripts/table.py"
+# Every table-like output (a table, a figure, a complexity table, the report, Table 1) is written by
+# workflow/scripts/table.py from the records that exist; the kinds differ only in what they read, which files they
+# write and which targets they own, so one rule is made per kind from TABLE_KINDS.
+
+FILES = {"md": "tables/{target}.md", "tex": "tables/{target}.tex", "csv": "tables/{target}.csv",
+         "png": "tables/{target}.png", "pdf": "tables/{target}.pdf", "curves": "tables/{target}_curves.png"}
 
 
-rule table:
-    """A table from metrics files and the paper's numbers: tables/<...>.md, .tex and .csv, and its learning curves
-    (<table>_curves.png, from the runs' epochs.csv)."""
-    input:
-        table_inputs,
-        paper=PAPER_RESULTS,
-    output:
-        md="tables/{target}.md",
-        tex="tables/{target}.tex",
-        csv=report("tables/{target}.csv", category="Tables", labels=table_label),
-        curves=report("tables/{target}_curves.png", category="Learning curves", labels=table_label),
-    log:
-        ".snakemake/logs/tables/{target}.log",
-    conda:
-        CONDA_ENV
-    wildcard_constraints:
-        target="|".join(t.removesuffix(".md").removeprefix("tables/") for t in all_table_targets()
-                        if t.removesuffix(".md") not in figure_targets() + complexity_targets()),
-    threads: 1
-    localrule: True
-    script:
-        "../scripts/table.py"
+def _outputs(files: tuple[str, ...], shown: dict) -> dict:
+    """The kind's files; those in `shown` ({file: (category, labels, subcategory)}) go to `snakemake --report`."""
+    outputs = {}
+    for name in files:
+        if name in shown:
+            category, labels, subcategory = shown[name]
+            outputs[name] = report(FILES[name], category=category, labels=labels,
+                                   **({"subcategory": subcategory} if subcategory else {}))
+        else:
+            outputs[name] = FILES[name]
+    return outputs
 
 
-rule complexity_table:
-    """A complexity table (parameters and FLOPs, no training curves): tables/<...>.md, .tex and .csv."""
-    input:
-        table_inputs,
-        paper=PAPER_RESULTS,
-    output:
-        md="tables/{target}.md",
-        tex="tables/{target}.tex",
-        csv=report("tables/{target}.csv", category="Tables", labels=table_label),
-    log:
-        ".snakemake/logs/tables/{target}.log",
-    conda:
-        CONDA_ENV
-    wildcard_constraints:
-        target="|".join(t.removeprefix("tables/") for t in complexity_targets()),
-    threads: 1
-    localrule: True
-    script:
-        "../scripts/table.py"
+def _names(targets) -> str:
+    """A wildcard constraint matching exactly these targets (tables/<name>.md -> <name>)."""
+    return "|".join(str(t).removesuffix(".md").removeprefix("tables/") for t in targets) or "(?!)"
 
 
-rule report:
-    """The comparison with the paper over every table of a preset (methods/report/comparison.py): its target is the whole
-    grid of the preset. tables/report.{md,tex,csv,png,pdf} (paper), tables/smoke/report.*, tables/demo_report.*"""
-    input:
-        report_inputs,
-        claims=PAPER_CLAIMS,
-        paper=PAPER_RESULTS,
-    output:
-        md=report("tables/{target}.md", category="Report", labels={"file": "claims and agreement (Markdown)"}),
-        tex="tables/{target}.tex",
-        csv=report("tables/{target}.csv", category="Report", labels={"file": "claims and agreement (CSV)"}),
-        png=report("tables/{target}.png", category="Report", labels={"file": "ours against the paper"}),
-        pdf="tables/{target}.pdf",
-    log:
-        ".snakemake/logs/tables/{target}.log",
-    conda:
-        CONDA_ENV
-    wildcard_constraints:
-        target="|".join(t.removesuffix(".md").removeprefix("tables/") for t in report_targets()),
-    threads: 1
-    localrule: True
-    script:
-        "../scripts/table.py"
+def _plain_tables():
+    return [t for t in all_table_targets() if t.removesuffix(".md") not in figure_targets() + complexity_targets()]
 
 
-rule table1:
-    """Table 1 from the data checks of the datasets present (methods/report/table1.py): it never asks for a dataset that is
-    not on disk; a new data check changes its inputs, which reruns it."""
-    input:
-        table1_inputs,
-        paper=PAPER_RESULTS,
-    output:
-        md="tables/{target}.md",
-        tex="tables/{target}.tex",
-        csv=report("tables/{target}.csv", category="Tables", labels=table_label),
-    log:
-        ".snakemake/logs/tables/{target}.log",
-    conda:
-        CONDA_ENV
-    wildcard_constraints:
-        target="|".join(str(table1_target(p)).removeprefix("tables/") for p in table1_presets()),
-    threads: 1
-    localrule: True
-    script:
-        "../scripts/table.py"
+CURVES = ("Learning curves", table_label, None)
+REPORT = {"md": ("Report", {"file": "claims and agreement (Markdown)"}, None),
+          "csv": ("Report", {"file": "claims and agreement (CSV)"}, None),
+          "png": ("Report", {"file": "ours against the paper"}, None)}
+TABLE_KINDS = {
+    # rule: (what it reads, its other inputs, its files, those shown in the report, its targets, log suffix)
+    "table": (table_inputs, {}, ("md", "tex", "csv", "curves"),
+              {"csv": ("Tables", table_label, None), "curves": CURVES}, _plain_tables, ""),
+    "figure": (table_inputs, {}, ("md", "tex", "csv", "png", "pdf", "curves"),
+               {"csv": ("Figures", figure_label, "{target}"), "png": ("Figures", figure_label, "{target}"),
+                "curves": CURVES}, figure_targets, ".figure"),
+    "complexity_table": (table_inputs, {}, ("md", "tex", "csv"), {"csv": ("Tables", table_label, None)},
+                         complexity_targets, ""),
+    "report": (report_inputs, {"claims": PAPER_CLAIMS}, ("md", "tex", "csv", "png", "pdf"), REPORT, report_targets,
+               ""),
+    "table1": (table1_inputs, {}, ("md", "tex", "csv"), {"csv": ("Tables", table_label, None)},
+               lambda: [table1_target(p) for p in table1_presets()], ""),
+}
+
+for kind, (reads, extra_inputs, files, shown, targets, log_suffix) in TABLE_KINDS.items():
+    rule:
+        name: kind
+        input:
+            reads,
+            paper=PAPER_RESULTS,
+            **extra_inputs,
+        output:
+            **_outputs(files, shown),
+        log:
+            f".snakemake/logs/tables/{{target}}{log_suffix}.log",
+        conda:
+            CONDA_ENV
+        wildcard_constraints:
+            target=_names(targets()),
+        threads: 1
+        localrule: True
+        script:
+            "../scripts/table.py"
 
 
 rule all_tables:

@@ -1,6 +1,6 @@
 """The check_data rule: a dataset loaded once through its real loader, its stamp written."""
 import sys
 
-from methods.api import check_data_rule
+from methods.jobs import check_data_rule
 
 sys.exit(check_data_rule(snakemake.wildcards, snakemake.output, snakemake.config, snakemake.log))

@@ -7,14 +7,29 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
 import traceback
 from dataclasses import replace
 from pathlib import Path
 
+from methods.cpu_isa import CpuIsaError, pin as pin_cpu_isa
+from methods.plan import config, layout
+from methods.plan.config import ConfigError
+from methods.plan.grid import RunPlan, build_table, in_dependency_order, parse_seeds, preset_of_target, required_runs
+from methods.plan.layout import LayoutError
+from methods.plan.protocol import Protocol, dataset_facts, resolve
 from methods.plan.runtime import Runtime, runtime_of
-from methods.plan.protocol import Protocol, resolve
-from methods.plan.spec import RunSpec
+from methods.plan.spec import RunSpec, SpecError
+from methods.plan.world import launched_world
+from methods.report import architecture
+from methods.report.comparison import preset_of_report, write_report
+from methods.report.docs_check import check_docs as check_quoted_values
+from methods.report.table1 import preset_of_table1, write_table1
+from methods.report.tables import write_table
+from methods.runs.artifacts import ArtifactError, RunArtifacts
+from methods.runs.checksums import file_digests
+from methods.runs.files import DiskFullError, save_json
 
 
 # --- what a job does -------------------------------------------------------------------------------------------
@@ -32,18 +47,16 @@ def train(protocol: Protocol, runtime: Runtime, log: Path | str | None = None, p
     protocol trains with several processes, asked for from a single process, has them launched
     (methods.engine.launcher: torchrun, or srun inside a SLURM allocation); `log` is where their rank 0 appends its
     output too."""
-    from methods.plan.grid import RunPlan
-    from methods.plan.world import launched_world
     spec = protocol.spec
     plan = plan or RunPlan.of(spec)
     if plan.donor is not None:
-        from methods.engine.derive import derive_run
+        from methods.engine.derive import derive_run   # torch: only once the kernels are pinned
         return derive_run(protocol, resolve(RunSpec.from_directory(plan.donor)))
     world = launched_world()
     if protocol.processes > 1 and not world.distributed:
-        from methods.engine.launcher import launch_processes
+        from methods.engine.launcher import launch_processes   # torch: only once the kernels are pinned
         return launch_processes(protocol, runtime, log)
-    from methods.engine.lifecycle import train_run
+    from methods.engine.lifecycle import train_run   # torch: only once the kernels are pinned
     runtime = replace(runtime, threads=within_allocation(runtime.threads), snapshot_epochs=plan.snapshot_epochs)
     return train_run(protocol, runtime, world=world)
 
@@ -52,8 +65,8 @@ def verify(protocol: Protocol, epochs: int | None, runtime: Runtime, scratch: Pa
            record: bool = False, install_weights: bool = False) -> bool:
     """Retrain a finished run's first epochs in a scratch place and compare them with its epochs.csv; True when
     identical."""
+    # torch: only once the kernels are pinned
     from methods.engine.verify import append_record, install_rebuilt_weights, rebuild_scratch, verify_run
-    from methods.runs.artifacts import RunArtifacts
     rebuilding = install_weights and scratch is None and epochs is None
     if rebuilding:   # kept until installed, so an interrupted rebuild resumes there
         scratch = rebuild_scratch(RunArtifacts(protocol.spec, Path("."), protocol))
@@ -65,7 +78,6 @@ def verify(protocol: Protocol, epochs: int | None, runtime: Runtime, scratch: Pa
     if install_weights:
         print(f"installed {install_rebuilt_weights(outcome)}")
         if rebuilding:
-            import shutil
             shutil.rmtree(scratch, ignore_errors=True)
     return outcome.identical
 
@@ -73,11 +85,8 @@ def verify(protocol: Protocol, epochs: int | None, runtime: Runtime, scratch: Pa
 def check_data(preset: str, dataset: str, runtime: Runtime, stamp: Path) -> dict:
     """Load a dataset once through its real loader (which checks Table 1's sizes), decode every image once, and
     write a small stamp with the copy's checksums."""
-    from methods.data import describe_split, load_splits
-    from methods.data.loading import check_decodable
-    from methods.plan import config
-    from methods.plan.protocol import dataset_facts
-    from methods.runs.files import save_json
+    from methods.data import describe_split, load_splits   # torch: only once the kernels are pinned
+    from methods.data.loading import check_decodable   # torch: only once the kernels are pinned
     facts = dataset_facts(preset, dataset)
     settings = config.preset(preset)
     train_split, val_split = load_splits(facts, settings["data_source"], runtime.data_root,
@@ -87,7 +96,6 @@ def check_data(preset: str, dataset: str, runtime: Runtime, stamp: Path) -> dict
     summary = {"dataset": dataset, "preset": preset, "source": settings["data_source"],
                "train": describe_split(train_split), "val": describe_split(val_split)}
     if settings["data_source"] == "real" and facts.root_dir:
-        from methods.runs.checksums import file_digests
         summary["copy"] = file_digests(runtime.data_root / facts.root_dir)
     save_json(summary, stamp)
     return summary
@@ -95,11 +103,10 @@ def check_data(preset: str, dataset: str, runtime: Runtime, stamp: Path) -> dict
 
 def complexity(method: str, arch: str, family: str, num_classes: int, image_size: int, out: Path) -> dict:
     """Parameters and FLOPs of what the paper counts for a method (its complexity_network()), written to `out`."""
-    from methods.method import default_options
-    from methods.models import build_model
-    from methods.models.complexity import count_flops, count_params
-    from methods.zoo import get_method_class
-    from methods.runs.files import save_json
+    from methods.method import default_options   # torch: only once the kernels are pinned
+    from methods.models import build_model   # torch: only once the kernels are pinned
+    from methods.models.complexity import count_flops, count_params   # torch: only once the kernels are pinned
+    from methods.zoo import get_method_class   # torch: only once the kernels are pinned
     method_cls = get_method_class(method)
     build = lambda: build_model(arch, num_classes, family=family)   # noqa: E731
     network = method_cls(build(), num_classes, default_options(method),
@@ -115,10 +122,6 @@ def complexity(method: str, arch: str, family: str, num_classes: int, image_size
 def tables(target: str, seeds: str | list | None = None) -> list[Path]:
     """Write a table (.md/.tex/.csv and its learning curves), a figure (also .png/.pdf), Table 1 or a report from the
     records that exist. `seeds` ('0,1,2') replaces the seeds of every cell, as `--config seeds=...` does."""
-    from methods.plan.grid import build_table, parse_seeds, preset_of_target
-    from methods.report.comparison import preset_of_report, write_report
-    from methods.report.table1 import preset_of_table1, write_table1
-    from methods.report.tables import write_table
     chosen = parse_seeds(seeds)
     if preset_of_report(target) is not None:
         return write_report(preset_of_report(target), seeds=chosen)
@@ -128,9 +131,10 @@ def tables(target: str, seeds: str | list | None = None) -> list[Path]:
     written = write_table(preset, name, seeds=chosen)
     kind = build_table(preset, name, chosen).kind
     if kind == "figure":
-        from methods.report.figures import write_figure
+        from methods.report.figures import write_figure   # matplotlib (~1 s): only the figure and curve writers need it
         written += write_figure(preset, name, seeds=chosen)
     if kind != "complexity":
+        # matplotlib (~1 s): only the figure and curve writers need it
         from methods.report.figures import write_learning_curves
         written += write_learning_curves(preset, name, seeds=chosen)
     return written
@@ -139,8 +143,6 @@ def tables(target: str, seeds: str | list | None = None) -> list[Path]:
 def backfill_resumes(root: Path = Path(".")) -> list[Path]:
     """Every finished record under root/results (all presets) that lacks `resumes` gets it from its own log; the
     directories rewritten."""
-    from methods.plan import config, layout
-    from methods.runs.artifacts import RunArtifacts
     rewritten = []
     for preset in config.presets():
         for directory in layout.run_directories(root, preset):
@@ -151,8 +153,8 @@ def backfill_resumes(root: Path = Path(".")) -> list[Path]:
 
 def check_docs(docs: list[Path], root: Path = Path(".")) -> int:
     """Print every quoted number or verdict of the docs that the records do not give; 0 when there is none."""
-    from methods.report.docs_check import check_docs as check
-    count, mismatches = check(docs, root)
+    count, mismatches = check_quoted_values(docs, root)
+    mismatches += [line for doc in docs for line in architecture.check(doc)]
     for mismatch in mismatches:
         print(mismatch)
     print(f"{count} quoted values checked in {', '.join(map(str, docs))}: "
@@ -160,9 +162,14 @@ def check_docs(docs: list[Path], root: Path = Path(".")) -> int:
     return 1 if mismatches else 0
 
 
+def draw_architecture(doc: Path) -> None:
+    """docs/architecture.md's picture redrawn from the import graph."""
+    architecture.write(doc)
+    print(f"{doc}: import graph redrawn")
+
+
 def runs_in_order(target: str, seeds: str | None = None) -> list[RunSpec]:
     """The runs a table needs, each after the runs it needs (a reference, a donor)."""
-    from methods.plan.grid import build_table, in_dependency_order, parse_seeds, preset_of_target, required_runs
     preset, name = preset_of_target(str(Path(target).with_suffix("")))
     return in_dependency_order(required_runs(build_table(preset, name, parse_seeds(seeds))))
 
@@ -186,7 +193,6 @@ def train_rule(wildcards, config: dict, threads: int, resources, log, params=Non
     if protocol is None:
         return 1
     runtime = runtime_of(config, max(1, threads // protocol.processes), resources.get("gpu_slot"))
-    from methods.plan.grid import RunPlan
     given = getattr(params, "plan", None)   # Snakemake's params: the head's plan of this run
     plan = RunPlan.from_params(given) if given is not None else None
     return run_job(lambda: train(protocol, runtime, log[0], plan), cpu_isa=config["cpu_isa"],
@@ -209,7 +215,6 @@ def table_rule(output, config: dict, log) -> int:
 
 
 def attempts_log(spec: RunSpec) -> Path:
-    from methods.runs.artifacts import RunArtifacts
     return RunArtifacts(spec).attempts_path
 
 
@@ -218,8 +223,6 @@ def attempts_log(spec: RunSpec) -> Path:
 def run_job(command, *, cpu_isa: str | None = None, logs=(), pin: bool = True) -> int:
     """Pin the CPU kernels (before torch loads), echo the output to `logs`, run `command`: its exit status."""
     if pin:
-        from methods.cpu_isa import CpuIsaError, pin as pin_cpu_isa
-        from methods.plan.config import ConfigError
         try:
             pin_cpu_isa(cpu_isa)
         except (CpuIsaError, ConfigError) as error:
@@ -241,18 +244,13 @@ def _or_none(command):
 def expected_errors() -> tuple[type[Exception], ...]:
     """The errors that carry their own one-line explanation and fix (bad input, a stale or missing run, a full
     disk): reported as that line, without a traceback."""
-    from methods.data.errors import DatasetError
-    from methods.plan.config import ConfigError
-    from methods.plan.layout import LayoutError
-    from methods.plan.spec import SpecError
-    from methods.runs.artifacts import ArtifactError
-    from methods.runs.files import DiskFullError
+    from methods.data.errors import DatasetError   # methods.data imports torch: after the CPU kernels are pinned
     errors = (ConfigError, DatasetError, ArtifactError, DiskFullError, SpecError, LayoutError)
     if "torch" not in sys.modules:   # the engine's errors can only come from a job that loaded it
         return errors
-    from methods.engine.trainer import RunError
-    from methods.engine.verify import VerifyError
-    from methods.models.lenet import InputSizeError
+    from methods.engine.trainer import RunError   # torch: only once the kernels are pinned
+    from methods.engine.verify import VerifyError   # torch: only once the kernels are pinned
+    from methods.models.lenet import InputSizeError   # torch: only once the kernels are pinned
     return errors + (RunError, InputSizeError, VerifyError)
 
 
@@ -271,8 +269,8 @@ def reported(command) -> int:
 def _preemption_exit_code(error: Exception) -> int | None:
     if "torch" not in sys.modules:
         return None
-    from methods.engine.preemption import EXIT_CODE
-    from methods.engine.trainer import RunPreempted
+    from methods.engine.preemption import EXIT_CODE   # torch: only once the kernels are pinned
+    from methods.engine.trainer import RunPreempted   # torch: only once the kernels are pinned
     return EXIT_CODE if isinstance(error, RunPreempted) else None
 
 

@@ -3,7 +3,7 @@
 The plain loop is how the original code and most KD suites train: a torchvision DataLoader with per-sample PIL
 transforms, fp32, NCHW, `loss.item()` every step. The engine is this suite's own path (methods.engine.trainer's
 train_epoch over methods.data's batch streams), once with the reference numerics and once with its speed
-switches (methods.engine.speed). Both train the Baseline method with the paper's SGD recipe and batch size on
+switches (methods.engine.switches). Both train the Baseline method with the paper's SGD recipe and batch size on
 synthetic images of the cell's shape (throughput does not depend on what the pixels show); the 224 px cell
 reads JPEG files written for the run, as a real fine-grained dataset is read.
 
@@ -22,16 +22,18 @@ from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
+from torch.utils.data import DataLoader
 from PIL import Image
 
 from methods.data import FileSplit, TensorSplit, get_facts, make_batches
 from methods.data.image_store import as_store
 from methods.data.splits import open_rgb
-from methods.engine.speed import EngineOptions
-from methods.engine.trainer import Runtime, train_epoch
+from methods.engine.switches import EngineOptions
+from methods.engine.epoch import train_epoch
+from methods.plan.runtime import Runtime
 from methods.models import build_model
 from methods.models.complexity import count_flops
-from methods.runs.benchmarks import CELLS, REFERENCE_LOOP
+from methods.runs.throughput_rates import CELLS, REFERENCE_LOOP
 from methods.zoo.baseline import Baseline
 
 # Dense bf16 tensor-core peaks (FLOP/s) from the vendors' data sheets, by a substring of the device name.
@@ -108,8 +110,7 @@ def _split(facts, images, labels, folder: Path):
 
 
 def _plain_loop(cell, facts, split, device, workers, steps, warmup) -> float:
-    from torch.utils.data import DataLoader
-    from torchvision import transforms
+    from torchvision import transforms   # torchvision's transforms: only the plain reference loop uses them
     if facts.augment == "crop_flip":
         geometry = [transforms.RandomCrop(facts.image_size, padding=4), transforms.RandomHorizontalFlip()]
     elif facts.augment == "imagenet":

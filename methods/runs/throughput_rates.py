@@ -1,4 +1,4 @@
-"""The throughput benchmark's cells (methods/benchmark.py measures them) and the rates it recorded in
+"""The throughput benchmark's cells (methods/throughput.py measures them) and the rates it recorded in
 benchmarks/*.json: what the report estimates missing runs' hours from (torch-free)."""
 from __future__ import annotations
 

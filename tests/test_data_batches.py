@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -231,3 +232,59 @@ def test_long_decodes_say_what_they_do_and_how_far_they_are():
     assert map_with_progress(lambda x: x * 2, range(5), "decoding 5 images", every_s=0.0, stream=stream) == [0, 2, 4, 6, 8]
     text = stream.getvalue()
     assert "decoding 5 images: 5 items" in text and "(" in text and "done, 5 in" in text
+
+
+def slow_gradient_image(index: int) -> Image.Image:
+    """gradient_image, slowly: the workers are still reading when a signal comes."""
+    import time
+    time.sleep(0.05)
+    return gradient_image(index % 25)
+
+
+def loader_workers() -> list[int]:
+    """The pids of this process's children, read from /proc (a stream's DataLoader workers: those it added)."""
+    import os
+    children = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+        except OSError:
+            continue
+        if int(fields.get("PPid", "0")) == os.getpid():
+            children.append(int(status.parent.name))
+    return children
+
+
+def test_loader_workers_ignore_the_stop_signals_a_scheduler_sends_to_the_whole_job():
+    """scancel sends SIGTERM to every process of a job step (USR1 before the time limit, SIGINT on Ctrl-C): the
+    workers keep reading, so the main process can finish its step, checkpoint and shut them down itself."""
+    import os
+    import signal
+    split = FileSplit(list(range(24)), torch.arange(24) % 2, slow_gradient_image)   # more than the prefetch holds
+    serial = collect(split, WOOF, train=True, batch_size=3, seed=0, epoch=1)
+    others = set(loader_workers())
+    stream = iter(make_batches(split, WOOF, train=True, batch_size=3, device="cpu", seed=0, epoch=1, num_workers=2))
+    first = [next(stream)]
+    workers = sorted(set(loader_workers()) - others)
+    assert len(workers) == 2
+    for worker in workers:
+        for signum in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT):
+            os.kill(worker, signum)
+    rest = list(stream)
+    images = torch.cat([batch[0] for batch in first + rest])
+    assert torch.equal(images, serial[0])
+
+
+def test_a_worker_that_dies_is_one_line_naming_the_batch():
+    import os
+    import signal
+    split = FileSplit(list(range(48)), torch.arange(48) % 2, slow_gradient_image)   # more than the prefetch holds
+    others = set(loader_workers())
+    stream = iter(make_batches(split, WOOF, train=True, batch_size=3, device="cpu", seed=0, epoch=1, num_workers=2))
+    next(stream)
+    for worker in set(loader_workers()) - others:
+        os.kill(worker, signal.SIGKILL)
+    with pytest.raises(DatasetError, match=r"a data-loading worker died while batch \d+ of 16 was read .*lower "
+                                           r"num_workers") as caught:
+        list(stream)
+    assert "\n" not in str(caught.value)

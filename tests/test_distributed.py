@@ -55,7 +55,9 @@ def test_processes_enter_the_protocol_only_when_there_are_several(tmp_path, monk
     assert single.processes == 1 and "distributed" not in single.record
     monkeypatch.setattr(methods, "CONFIG_DIR", config_with(tmp_path))
     two = resolve(RUN)
-    assert two.processes == 2 and two.record["distributed"] == {"processes": 2, "per_process_batch": 4}
+    assert two.processes == 2 and two.record["distributed"] == {
+        "processes": 2, "per_process_batch": 4, "buffers": "rank 0's before every evaluation and save",
+        "rng": "seed + rank"}
     assert two.hash != single.hash   # a cell never mixes a 1-process run with a 2-process one
 
 
@@ -70,7 +72,10 @@ def test_the_paper_trains_imagenet_on_eight_processes_and_nothing_else_on_severa
     several = {run.dataset for run in preset_runs("paper") if resolve(run).processes > 1}
     assert several == {"imagenet"}
     assert resolve(RunSpec.from_parts("paper", "imagenet", "resnet18", "baseline", 0)).record["distributed"] == {
-        "processes": 8, "per_process_batch": 32}
+        "processes": 8, "per_process_batch": 32, "buffers": "rank 0's before every evaluation and save",
+        "rng": "seed + rank"}
+    evaluated = resolve(RunSpec.from_parts("paper", "imagenet", "resnet18", "pretrained~e0", 0))
+    assert evaluated.processes == 1 and "distributed" not in evaluated.record   # exact on one: one GPU, minutes
 
 
 def test_a_process_started_alone_for_a_run_of_several_is_told_how_to_start_it(tmp_path, monkeypatch):
@@ -81,9 +86,10 @@ def test_a_process_started_alone_for_a_run_of_several_is_told_how_to_start_it(tm
         train_run(resolve(RUN), Runtime(num_workers=0, threads=1), root=tmp_path)
 
 
-def train(root: Path, config: Path | None, fault: str | None = None) -> subprocess.CompletedProcess:
+def train(root: Path, config: Path | None, fault: str | None = None, run: RunSpec = RUN,
+          workers: int = 0) -> subprocess.CompletedProcess:
     """`python -m methods train` of the smoke cell in `root`: with `config`'s two processes it launches them itself
-    (torchrun, gloo, one thread each)."""
+    (torchrun, gloo, one thread each). Its own session (process group), as a scheduler's job step has."""
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "OMP_NUM_THREADS": "1"}
     env.pop("FOCUSNET_FAULT", None)
     env.pop("FOCUSNET_CONFIG_DIR", None)
@@ -92,8 +98,21 @@ def train(root: Path, config: Path | None, fault: str | None = None) -> subproce
     if fault:
         env["FOCUSNET_FAULT"] = fault
     root.mkdir(parents=True, exist_ok=True)
-    return subprocess.run([sys.executable, "-m", "methods", "train", str(RUN.directory), "--threads", "1",
-                           "--num-workers", "0"], cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, "-m", "methods", "train", str(run.directory), "--threads", "1",
+                           "--num-workers", str(workers)], cwd=root, env=env, capture_output=True, text=True,
+                          timeout=600, start_new_session=True)
+
+
+def processes_in(root: Path) -> list[str]:
+    """Every live process whose working directory is `root` (a run's launcher, ranks, loader workers)."""
+    found = []
+    for cwd in Path("/proc").glob("[0-9]*/cwd"):
+        try:
+            if cwd.resolve() == root.resolve():
+                found.append((cwd.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:
+            continue
+    return found
 
 
 @pytest.mark.slow
@@ -139,3 +158,196 @@ def test_the_train_rule_starts_a_run_of_two_processes_with_torchrun(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     log = (tmp_path / "work" / RUN.directory / "train.log").read_text()
     assert "launching 2 processes (torchrun)" in log and "x 2 processes" in log and "done: best top1" in log, log
+
+
+# A BatchNorm network on a files dataset read by DataLoader workers: the smoke Imagewoof cell (ResNet-18, the PIL
+# pipeline at 32 px), two processes, two loader workers each.
+BN_RUN = RunSpec.from_parts("smoke", "imagewoof", "resnet18", "baseline", 0)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_bn(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bn")
+    config = config_with(root, dataset="imagewoof")
+    presets = config / "presets.yaml"   # 8 steps an epoch: a stop at step 1 leaves batches the workers must still read
+    text = presets.read_text()
+    smoke = text.index("\nsmoke:\n")
+    text = (text[:smoke] + text[smoke:].replace("  synthetic: {train_per_class: 2, val_per_class: 1}",
+                                                "  synthetic: {train_per_class: 7, val_per_class: 2}", 1)
+            .replace("  max_steps_per_epoch: 2\n", "  max_steps_per_epoch: 8\n", 1))
+    presets.write_text(text)
+    whole = train(root / "whole", config, run=BN_RUN, workers=2)
+    assert whole.returncode == 0, whole.stdout[-3000:] + whole.stderr[-3000:]
+    return root, config
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault, status", [
+    ("rank0:sigterm-group@step-1-1", 143),    # scancel without --signal: SIGTERM to every process, workers included
+    ("rank0:sigterm-launcher@step-1-1", 143),  # the launcher (torchrun), which passes it on
+    ("rank0:sigusr1-launcher@step-1-1", 143),  # SLURM's warning before the time limit, to the launcher
+    ("rank0:kill-launcher@step-1-1", -9),     # kill -9 of the launcher: its processes get SIGTERM from the kernel
+])
+def test_a_stop_signal_to_any_process_checkpoints_exits_143_leaves_no_process_and_resumes_identical(
+        uninterrupted_bn, fault, status):
+    root, config = uninterrupted_bn
+    where = root / fault.replace(":", "-").replace("@", "-")
+    stopped = train(where, config, fault=fault, run=BN_RUN, workers=2)
+    assert stopped.returncode == status, stopped.stdout[-3000:] + stopped.stderr[-3000:]
+    assert "Traceback" not in stopped.stderr or status == -9, stopped.stderr[-3000:]
+    assert (where / BN_RUN.directory / "last.pt").exists(), stopped.stdout[-3000:] + stopped.stderr[-3000:]
+    assert processes_in(where) == []
+    resumed = train(where, config, run=BN_RUN, workers=2)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert "resuming at epoch 1, step 2" in resumed.stdout
+    assert same(run_outcome(where, BN_RUN), run_outcome(root / "whole", BN_RUN))
+
+
+@pytest.mark.slow
+def test_a_two_process_runs_reported_accuracy_is_what_its_saved_weights_score_alone(uninterrupted_bn):
+    """Every rank evaluates rank 0's BatchNorm statistics (shared before each evaluation), so the top-1 a run
+    records is its saved network's, evaluated in one process over the same validation subset."""
+    from methods.data import load_splits, make_batches
+    from methods.data.batches import stratified_subset
+    from methods.engine.evaluate import evaluate
+    from methods.engine.weights import load_model
+    from methods.runs.artifacts import RunArtifacts
+    root, config = uninterrupted_bn
+    old = methods.CONFIG_DIR
+    methods.CONFIG_DIR = config
+    try:
+        protocol = resolve(BN_RUN)
+        artifacts = RunArtifacts(BN_RUN, root / "whole", protocol)
+        network = load_model(artifacts)
+        _, val = load_splits(protocol.facts, protocol.data_source, None, synthetic=protocol.synthetic)
+        indices = stratified_subset(val.labels, protocol.max_eval_batches * protocol.batch_size)
+        seed, epochs = BN_RUN.seed, protocol.schedule["epochs"]
+        batches = make_batches(val, protocol.facts, train=False, batch_size=protocol.batch_size, device="cpu",
+                               seed=seed, epoch=epochs, indices=indices)
+        alone = evaluate(_Deployed(network, protocol.facts.num_classes), batches)
+    finally:
+        methods.CONFIG_DIR = old
+    assert alone["top1"] == artifacts.read_metrics()["final"]["top1"]
+
+
+class _Deployed(torch.nn.Module):
+    def __init__(self, network, num_classes):
+        super().__init__()
+        self.network, self.num_classes = network, num_classes
+
+    def forward_test(self, images):
+        return self.network(images)
+
+
+def test_a_lock_whose_holder_died_is_taken_over_saying_so(tmp_path, capsys):
+    from methods.runs.artifacts import RunArtifacts
+    artifacts = RunArtifacts(RUN, tmp_path)
+    with artifacts.exclusive():
+        pass
+    assert "took over" not in capsys.readouterr().out   # released cleanly: nothing to say next time
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    import socket
+    (tmp_path / RUN.directory / ".lock").write_text(f"PID {dead.stdout.strip()} on host {socket.gethostname()} "
+                                                    "since 2026-12-07 00:00:00\n")
+    with artifacts.exclusive():
+        pass
+    assert f"took over the lock of PID {dead.stdout.strip()}" in capsys.readouterr().out
+
+
+def test_local_ranks_each_take_a_whole_gpu_of_their_own_by_its_slot_locks(tmp_path, monkeypatch):
+    """torchrun locally: a rank takes a free GPU by the same slot locks every local job takes, never another's; more
+    processes than GPUs is refused, naming the fix."""
+    from functools import partial
+    from methods.engine import device, distributed
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(distributed, "inside_slurm_job", lambda: False)
+    monkeypatch.setattr(device, "take_gpu_slots", partial(device.take_gpu_slots, lock_dir=tmp_path))
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    taken = [distributed.Group(World(rank, 2, rank))._own_device(slots_per_gpu=4) for rank in (1, 0)]
+    assert sorted(map(str, taken)) == ["cuda:0", "cuda:1"]
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "3")
+    with pytest.raises(RuntimeError, match="3 processes on this machine, 2 GPU.*profiles/slurm"):
+        distributed.Group(World(2, 3, 2))._own_device(slots_per_gpu=4)
+
+
+def test_planning_refuses_a_local_run_of_more_processes_than_gpus(tmp_path):
+    env = {**os.environ, "FOCUSNET_CONFIG_DIR": str(config_with(tmp_path)), "CUDA_VISIBLE_DEVICES": "0"}
+    env.pop("SLURM_JOB_ID", None)
+    result = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(PROJECT_ROOT / "Snakefile"), "-d",
+                             str(tmp_path / "work"), "-n", "--cores", "2", f"{RUN.directory}/metrics.json"],
+                            cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert "2 processes, one GPU each, but this machine shows 1 GPU(s)" in result.stdout + result.stderr
+
+
+def test_the_inner_srun_asks_only_for_what_the_step_needs(tmp_path, monkeypatch):
+    """No GPU option (the job's binding holds; --gpus-per-task conflicts with --ntasks-per-gpu), the job's CPUs per
+    task passed on (srun no longer inherits them), every variable exported, rendezvous on the first node."""
+    from methods.engine.launcher import srun_command
+    fake = tmp_path / "scontrol"
+    fake.write_text("#!/bin/sh\n[ \"$1 $2 $3\" = 'show hostnames gpu[07-08]' ] && printf 'gpu07\\ngpu08\\n'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    environ = {"SLURM_JOB_ID": "4242", "SLURM_CPUS_PER_TASK": "8", "SLURM_JOB_NODELIST": "gpu[07-08]",
+               "CUDA_VISIBLE_DEVICES": "0,1"}
+    command, step = srun_command(["train", "results/x/seed0"], 16, environ)
+    assert command[:5] == ["srun", "--ntasks=16", "--cpus-per-task=8", "--export=ALL", "--kill-on-bad-exit=1"]
+    assert not any(arg.startswith("--gpus") for arg in command)
+    assert step["MASTER_ADDR"] == "gpu07" and step["SRUN_CPUS_PER_TASK"] == "8" and step["MASTER_PORT"] == "33742"
+
+
+@pytest.mark.slow
+def test_two_nodes_of_one_process_each_train_bit_for_bit_as_one_node_of_two(tmp_path):
+    """Multi-node rendezvous, on one host: two torchrun launchers (--nnodes 2, a node rank each, static rendezvous
+    on 127.0.0.1) start one process each; the run is the 1-node 2-process run, bit for bit."""
+    import socket
+    config = config_with(tmp_path)
+    one_node = train(tmp_path / "one", config)
+    assert one_node.returncode == 0, one_node.stdout[-3000:] + one_node.stderr[-3000:]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "OMP_NUM_THREADS": "1", "FOCUSNET_CONFIG_DIR": str(config)}
+    env.pop("FOCUSNET_FAULT", None)
+    root = tmp_path / "two"
+    root.mkdir()
+    nodes = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes=2", f"--node-rank={rank}",
+                               "--nproc-per-node=1", "--master-addr=127.0.0.1", f"--master-port={port}",
+                               "-m", "methods", "train", str(RUN.directory), "--threads", "1", "--num-workers", "0"],
+                              cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for rank in (0, 1)]
+    outputs = [node.communicate(timeout=600)[0] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], "\n".join(output[-2000:] for output in outputs)
+    assert "x 2 processes" in outputs[0]
+    assert same(run_outcome(root, RUN), run_outcome(tmp_path / "one", RUN))
+
+
+def _share_buffers_in(rank: int, port: int, results) -> None:
+    import torch.distributed as dist
+    from methods.engine.distributed import Group
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    try:
+        network = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+        network.train()
+        torch.manual_seed(rank)   # each rank's running statistics from its own share
+        network(torch.randn(8, 3, 8, 8) + rank)
+        before = [buffer.clone() for buffer in network.buffers()]
+        Group(World(rank, 2, rank)).share_buffers(network)
+        results[rank] = ([b.tolist() for b in before], [b.tolist() for b in network.buffers()])
+    finally:
+        dist.destroy_process_group()
+
+
+def test_every_rank_takes_rank_0s_batchnorm_statistics_before_an_evaluation():
+    import socket
+    import torch.multiprocessing as mp
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with mp.Manager() as manager:
+        results = manager.dict()
+        mp.spawn(_share_buffers_in, args=(port, results), nprocs=2)
+        (before0, after0), (before1, after1) = results[0], results[1]
+    assert before0 != before1   # the ranks' statistics differed
+    assert after0 == before0 and after1 == before0   # now rank 0's on both

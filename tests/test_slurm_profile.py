@@ -39,10 +39,14 @@ def snakemake(*args, workdir: Path, timeout: float, on_cluster: bool = False) ->
 @lru_cache(maxsize=None)
 def no_cluster_bin() -> str:
     """A folder whose `sinfo` fails at once, as on a machine outside any cluster (a misconfigured real one retries
-    for a minute)."""
+    for a minute), and whose `squeue` and `sacct` answer nothing: the SLURM executor plugin looks for one of them
+    when it reads its settings, also in a dry run, so a dry run needs no SLURM client on the machine."""
     folder = Path(tempfile.mkdtemp(prefix="no-cluster-"))
     (folder / "sinfo").write_text("#!/bin/sh\necho 'sinfo: no cluster here' >&2\nexit 1\n")
-    (folder / "sinfo").chmod(0o755)
+    for tool in ("squeue", "sacct"):
+        (folder / tool).write_text("#!/bin/sh\nexit 0\n")
+    for tool in ("sinfo", "squeue", "sacct"):
+        (folder / tool).chmod(0o755)
     return str(folder)
 
 
@@ -98,11 +102,36 @@ def test_an_imagenet_run_asks_for_one_node_of_eight_gpus_one_task_each(tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     jobs = job_blocks(result.stdout + result.stderr, "train")
     assert len(jobs) == 6 and all(job["wildcards"]["dataset"] == "imagenet" for job in jobs)
-    for job in jobs:
+    trained = [job for job in jobs if not job["wildcards"]["run"].startswith("pretrained")]
+    assert len(trained) == 4   # the Baseline and FocusNet (from the evaluated weights) of ResNet-18 and -34
+    for job in trained:
         resources = job["resources"]
         assert (resources["gpu"], resources["tasks"], resources["tasks_per_gpu"], resources["nodes"],
                 resources["mpi"]) == ("8", "8", "1", "1", "srun"), job
         assert (resources["cpus_per_task"], resources["mem_mb"]) == ("12", "256000"), job
+    light = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["job_resources"]["light"]
+    for evaluated in [job["resources"] for job in jobs if job not in trained]:   # torchvision's weights, evaluated
+        assert evaluated["gpu"] == "1" and "tasks" not in evaluated and "mpi" not in evaluated, evaluated
+        assert (int(evaluated["runtime"]), int(evaluated["mem_mb"]), int(evaluated["cpus_per_task"])) == (
+            light["runtime"], light["mem_mb"], light["cpus"])
+
+
+def test_a_read_off_run_asks_for_the_light_resources(tmp_path):
+    """Fig. 4's early-stopped baselines are read off one longer run's snapshots: their jobs copy a file."""
+    result = snakemake("-n", "tables/fig4.png", workdir=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    light = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["job_resources"]["light"]
+    jobs = job_blocks(result.stdout + result.stderr, "train")
+    from methods.plan.grid import donor_for
+    from methods.plan.spec import RunSpec
+    def spec(job):
+        w = job["wildcards"]
+        return RunSpec.from_parts(w["preset"], w["dataset"], w["arch"], w["run"], int(w["seed"]))
+    read_off = [job for job in jobs if donor_for(spec(job)) is not None]
+    assert len(read_off) >= 5, [job["wildcards"]["run"] for job in jobs]
+    for job in jobs:
+        runtime = int(job["resources"]["runtime"])
+        assert (runtime == light["runtime"]) == (job in read_off), job
 
 
 def test_partition_and_account_are_one_setting_that_keeps_the_other_resources(tmp_path):
@@ -117,8 +146,10 @@ def test_partition_and_account_are_one_setting_that_keeps_the_other_resources(tm
 
 def slurm_is_up() -> str | None:
     """None when sinfo answers, else why not."""
-    if shutil.which("sinfo") is None:
-        return "no sinfo on PATH (no SLURM client); set one up with: sudo tests/slurm/start_local_slurm.sh"
+    missing = [tool for tool in ("sinfo", "squeue", "sacct", "sbatch", "srun") if shutil.which(tool) is None]
+    if missing:
+        return (f"no {', '.join(missing)} on PATH (no SLURM client); set one up with: sudo "
+                "tests/slurm/start_local_slurm.sh")
     try:
         probe = subprocess.run(["sinfo", "-h", "-o", "%P %t"], capture_output=True, text=True, timeout=10)
     except subprocess.TimeoutExpired:

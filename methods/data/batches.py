@@ -1,6 +1,8 @@
 """Batches for one epoch: deterministic order from (seed, epoch), augmentation, normalisation, on the device."""
 from __future__ import annotations
 
+import signal
+
 from collections.abc import Iterator
 from typing import Protocol
 
@@ -199,16 +201,40 @@ class LoaderBatches:
         # an own generator keeps the loader from drawing its workers' base seed from the global RNG
         self.loader = DataLoader(dataset, batch_sampler=[batch.tolist() for batch in batches],
                                  num_workers=num_workers, pin_memory=device.type == "cuda",
-                                 generator=torch.Generator().manual_seed(loader_seed))
+                                 generator=torch.Generator().manual_seed(loader_seed),
+                                 worker_init_fn=ignore_stop_signals if num_workers else None)
         self.device = device
 
     def __len__(self) -> int:
         return len(self.loader)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for images, labels in self.loader:
+        batches = iter(self.loader)
+        for index in range(len(self.loader)):
+            try:
+                images, labels = next(batches)
+            except RuntimeError as error:
+                if "DataLoader worker" not in str(error):
+                    raise
+                raise DatasetError(f"a data-loading worker died while batch {index + 1} of {len(self.loader)} was "
+                                   f"read ({str(error).splitlines()[0].rstrip('. ')}); nothing of the batch was "
+                                   "trained: rerun (the run resumes from its checkpoint), and if it recurs lower "
+                                   "num_workers or give the job more memory (the kernel's OOM killer stops workers "
+                                   "first)") from None
             if isinstance(images, list):
                 images = [view.to(self.device, non_blocking=True) for view in images]
             else:
                 images = images.to(self.device, non_blocking=True)
             yield images, labels.to(self.device, non_blocking=True)
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+
+
+def ignore_stop_signals(_worker_id: int) -> None:
+    """In each DataLoader worker: the stop signals a scheduler sends to every process of a job (scancel's SIGTERM,
+    SLURM's USR1 before the time limit, Ctrl-C's SIGINT) are the main process's to act on; it finishes its step,
+    checkpoints, and shuts the workers down. A worker that kept the default handler died at once, and the main
+    process then failed on its lost batch before it could checkpoint."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)

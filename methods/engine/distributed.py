@@ -6,12 +6,18 @@ Rank 0 writes every file of the run directory; the others compute and agree. The
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import random
+import signal
 from datetime import timedelta
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
+from methods.engine.device import pick_device
+from methods.plan.gpus import inside_slurm_job
 from methods.plan.world import SINGLE, World
 
 
@@ -30,7 +36,7 @@ class Solo:
         """(this process's index, how many): which share of every batch stream it draws."""
         return self.world.rank, self.world.size
 
-    def join(self) -> torch.device | None:
+    def join(self, slots_per_gpu: int = 1) -> torch.device | None:
         """Enter the process group; the device the launcher gave this process (None: let the runtime pick)."""
         return None
 
@@ -78,6 +84,12 @@ class Solo:
         """This process's part of what `per_process` stored."""
         return stored
 
+    def share_buffers(self, method) -> None:
+        """Every process's buffers (BatchNorm running statistics) made rank 0's, before an evaluation or a save."""
+
+    def own_random_streams(self, seed: int) -> None:
+        """Dropout and other global-RNG draws of this process, reseeded once the network is built."""
+
     def training_step(self, method):
         """The module whose forward trains one step and whose backward averages the gradients; None: the method's
         own forward_train."""
@@ -92,20 +104,42 @@ class Group(Solo):
         self.timeout_s = timeout_s
         self.device: torch.device | None = None
 
-    def join(self) -> torch.device:
-        """This process's device (of the GPUs it sees, the one of its local rank: torchrun shows each process all
-        of the node's GPUs, srun with --gpus-per-task each its own; else the CPU), and the process group joined
-        before any process decides anything."""
-        if torch.cuda.is_available():
-            self.device = torch.device(f"cuda:{self.world.local_rank % torch.cuda.device_count()}")
+    def join(self, slots_per_gpu: int = 1) -> torch.device:
+        """This process's device (`_own_device`), and the process group joined
+        before any process decides anything. A process torchrun started stops with it: if the launcher dies (kill
+        -9, a lost shell) the kernel sends this one SIGTERM, on which it checkpoints and exits, instead of living on
+        holding the run's lock."""
+        if os.environ.get("TORCHELASTIC_RUN_ID"):
+            stop_with_parent()
+        self.device = self._own_device(slots_per_gpu)
+        if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
-        else:
-            self.device = torch.device("cpu")
         if not dist.is_initialized():
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo", init_method="env://",
                                     rank=self.world.rank, world_size=self.world.size,
                                     timeout=timedelta(seconds=self.timeout_s))
         return self.device
+
+    def _own_device(self, slots_per_gpu: int) -> torch.device:
+        """A GPU of its own, never one another rank (or another local job) holds: locally (torchrun) a whole free
+        GPU taken by its slot locks, as every local training job takes its share (methods.engine.device); inside a
+        SLURM job the one the scheduler bound to this task (each task sees its own, or all of the node's: the one
+        of its local rank). The CPU without GPUs."""
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        count = torch.cuda.device_count()
+        if not inside_slurm_job():
+            local = int(os.environ.get("LOCAL_WORLD_SIZE", self.world.size))
+            if local > count:
+                raise RuntimeError(f"{local} processes on this machine, {count} GPU(s): two would share one; train "
+                                   "it where there is a GPU per process (profiles/slurm), or lower its processes "
+                                   "(config/presets.yaml)")
+            return pick_device(None, slots_per_gpu)
+        if count > 1 and self.world.local_rank >= count:
+            raise RuntimeError(f"process {self.world.rank} (local rank {self.world.local_rank}) sees {count} GPUs: "
+                               "two processes would share one; ask SLURM for one GPU per task (the SLURM profile "
+                               "does: tasks_per_gpu 1)")
+        return torch.device(f"cuda:{self.world.local_rank % count}")
 
     def leave(self) -> None:
         if dist.is_initialized():
@@ -160,6 +194,21 @@ class Group(Solo):
     def own(self, stored):
         return stored[self.world.rank] if stored else None
 
+    def share_buffers(self, method) -> None:
+        """Broadcast from rank 0, not the mean over ranks: rank 0's weights are the ones saved (model.pt, the
+        snapshots a read-off run or a KD teacher loads), so every rank then evaluates exactly the saved network and
+        the accuracy a run reports is what its saved weights score. DDP broadcasts rank 0's buffers at the start of
+        every training forward anyway, so this changes nothing of the training."""
+        for buffer in method.buffers():
+            dist.broadcast(buffer, src=0)
+
+    def own_random_streams(self, seed: int) -> None:
+        """seed + rank (as timm's train.py): each process draws its own dropout masks. The augmentation streams are
+        per rank already (methods.data.batches), and the initial weights were drawn from the shared seed before."""
+        random.seed(seed + self.world.rank)
+        np.random.seed(seed + self.world.rank)
+        torch.manual_seed(seed + self.world.rank)
+
     def training_step(self, method):
         """The training step wrapped in DistributedDataParallel: gradients averaged over the processes (each loss is
         the mean over its own share, so the average is the mean over the global batch), buffers (BatchNorm
@@ -167,6 +216,18 @@ class Group(Solo):
         from torch.nn.parallel import DistributedDataParallel   # DDP: only a run of several processes wraps its step
         device = next(method.parameters()).device
         return DistributedDataParallel(_TrainStep(method), device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def stop_with_parent(signum: int = signal.SIGTERM) -> None:
+    """Linux's parent-death signal (prctl PR_SET_PDEATHSIG) for this process; a no-op elsewhere."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(1, int(signum), 0, 0, 0) != 0:   # 1 = PR_SET_PDEATHSIG
+            return
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:   # the launcher died before the prctl: the signal would never come
+        os.kill(os.getpid(), signum)
 
 
 def team_of(world: World) -> Solo:

@@ -4,7 +4,12 @@ checkpoint just written), step-<epoch>-<k> (a training step just taken), before-
 written except metrics.json), after-metrics, seal-after-<file> (inside the seal: restore/ holds that file's copy and
 those before it, no checksums yet), after-seal. `sigterm@<point>` sends the process SIGTERM there instead (a
 preemption); `pause@<point>` holds the process there until a preemption signal arrives (for a test that cancels or
-requeues a running cluster job at a known step). `rank<r>:<fault>` applies the fault in process r only, where
+requeues a running cluster job at a known step). `sigterm-launcher@`, `sigusr1-launcher@` and `kill-launcher@<point>`
+send the process's launcher (its parent, torchrun) SIGTERM, SIGUSR1 or SIGKILL there and hold the process until
+the preemption signal that follows reaches it; `sigterm-group@<point>` sends SIGTERM to the whole process group (the
+launcher, every rank and their DataLoader workers, as scancel does to a job step), waits a second (a step's
+time) and holds likewise.
+`rank<r>:<fault>` applies the fault in process r only, where
 several processes train one run (RANK, as torchrun sets it). Unset, it costs one dictionary lookup."""
 from __future__ import annotations
 
@@ -26,6 +31,14 @@ def fault_point(name: str, stop=None) -> None:
         os._exit(137)
     if fault == f"sigterm@{name}":
         os.kill(os.getpid(), signal.SIGTERM)
+    for kind, signum in (("sigterm", signal.SIGTERM), ("sigusr1", signal.SIGUSR1), ("kill", signal.SIGKILL)):
+        if fault == f"{kind}-launcher@{name}" and stop is not None:
+            os.kill(os.getppid(), signum)
+            fault = f"pause@{name}"
+    if fault == f"sigterm-group@{name}" and stop is not None:
+        os.killpg(os.getpgrp(), signal.SIGTERM)
+        time.sleep(1.0)   # a step's time, as a real job is mid-step when scancel comes: every process has it by then
+        fault = f"pause@{name}"
     if fault == f"pause@{name}" and stop is not None:
         print(f"fault: paused at {name} until a preemption signal", flush=True)
         while not stop:

@@ -3,8 +3,11 @@ config/presets.yaml): torchrun on one machine, or srun inside a SLURM allocation
 profile asks for). Each process then learns its place from methods.plan.world."""
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -62,23 +65,86 @@ def _torchrun(args: list[str], processes: int) -> int:
     # only a launch of several processes pays for
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser, run   # torch.distributed.run (as above)
+    from torch.distributed.elastic.multiprocessing.api import SignalException   # (as above)
     parser = get_args_parser()
     parser.allow_abbrev = False   # else the trainer's --log would be taken for torchrun's --log-dir
     launch = parser.parse_args(["--standalone", "--nnodes=1", f"--nproc-per-node={processes}", "--max-restarts=0",
                                 "-m", "methods", *args])
     try:
-        run(launch)
+        with _usr1_passed_to_the_processes():
+            run(launch)
+    except SignalException as stopped:
+        # SIGTERM (or SIGINT, SIGHUP) to the launcher: torchrun sent it on to the processes and waited for them to
+        # exit; on SIGTERM they checkpointed at one agreed step. A preemption, not a failure.
+        print(f"launcher stopped by {signal.Signals(stopped.sigval).name}: the processes checkpointed and stopped",
+              file=sys.stderr, flush=True)
+        return PREEMPTED
     except ChildFailedError as error:
         codes = {failure.exitcode for failure in error.failures.values()}
         return PREEMPTED if codes <= {PREEMPTED, -15} and PREEMPTED in codes else max(codes) or 1
     return 0
 
 
+@contextlib.contextmanager
+def _usr1_passed_to_the_processes():
+    """SIGUSR1 (SLURM's warning before the time limit) to the launcher is passed on to the processes it started,
+    which checkpoint and exit 143 (torchrun itself would die of it, leaving them running)."""
+    def pass_on(signum, _frame):
+        for child in _children():
+            try:
+                os.kill(child, signum)
+            except ProcessLookupError:
+                pass
+    previous = signal.signal(signal.SIGUSR1, pass_on)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+
+
+def _children() -> list[int]:
+    """This process's child processes (Linux /proc)."""
+    children = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+        except OSError:
+            continue
+        match = re.search(r"^PPid:\s+(\d+)$", text, re.M)
+        if match and int(match.group(1)) == os.getpid():
+            children.append(int(status.parent.name))
+    return children
+
+
 def _srun(args: list[str], processes: int) -> int:
-    """srun of `processes` tasks in this allocation, one GPU each where it has GPUs. This process runs on the
-    allocation's batch host, its first node, where task 0 (rank 0) runs too: the rendezvous (MASTER_ADDR)."""
-    environ = {**os.environ, LAUNCHER: "srun", "MASTER_ADDR": socket.gethostname(),
-               "MASTER_PORT": str(29500 + int(os.environ["SLURM_JOB_ID"]) % 10000)}
-    gpus = ["--gpus-per-task=1"] if os.environ.get("CUDA_VISIBLE_DEVICES") else []
-    command = ["srun", f"--ntasks={processes}", *gpus, "--kill-on-bad-exit=1", sys.executable, "-m", "methods", *args]
+    command, environ = srun_command(args, processes, os.environ)
     return subprocess.run(command, env=environ).returncode
+
+
+def srun_command(args: list[str], processes: int, environ) -> tuple[list[str], dict]:
+    """srun of `processes` tasks in this allocation, asking only for what the step needs, so it works whatever the
+    cluster's defaults and however the job was submitted (the SLURM profile, or a hand-written sbatch):
+    - no GPU option: the step inherits the job's own GPU binding (--gpus-per-task would conflict with a job's
+      --ntasks-per-gpu, which SLURM refuses);
+    - --cpus-per-task from the job's request (since SLURM 22.05 srun no longer inherits it, and each task would get
+      one CPU for its DataLoader workers), also as SRUN_CPUS_PER_TASK;
+    - --export=ALL: the variables set here reach every task.
+    The rendezvous (MASTER_ADDR) is the allocation's first node, where task 0 (rank 0) runs."""
+    cpus = environ.get("SLURM_CPUS_PER_TASK", "")
+    step = {**environ, LAUNCHER: "srun", "MASTER_ADDR": first_node(environ),
+            "MASTER_PORT": str(29500 + int(environ["SLURM_JOB_ID"]) % 10000)}
+    if cpus:
+        step["SRUN_CPUS_PER_TASK"] = cpus
+    command = ["srun", f"--ntasks={processes}", *([f"--cpus-per-task={cpus}"] if cpus else []), "--export=ALL",
+               "--kill-on-bad-exit=1", sys.executable, "-m", "methods", *args]
+    return command, step
+
+
+def first_node(environ) -> str:
+    """The allocation's first node (`scontrol show hostnames $SLURM_JOB_NODELIST`), this host without a list."""
+    nodes = environ.get("SLURM_JOB_NODELIST") or environ.get("SLURM_NODELIST")
+    if nodes and shutil.which("scontrol"):
+        listed = subprocess.run(["scontrol", "show", "hostnames", nodes], capture_output=True, text=True)
+        if listed.returncode == 0 and listed.stdout.split():
+            return listed.stdout.split()[0]
+    return socket.gethostname()

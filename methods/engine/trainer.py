@@ -62,7 +62,7 @@ def train_run(protocol: Protocol, runtime: Runtime, root: Path = Path("."), worl
                        "SLURM allocation of as many tasks)")
     artifacts = RunArtifacts(protocol.spec, root, protocol)
     team = team_of(world)
-    device = team.join()   # every process joins before any of them decides anything
+    device = team.join(runtime.slots_per_gpu)   # every process joins before any of them decides anything
     try:
         with team.holding(artifacts.exclusive()), team.speaking():
             return _train_locked(protocol, runtime, artifacts, root, team, device, prepare_reference)
@@ -131,12 +131,14 @@ class _Training:
                             num_workers=self.runtime.num_workers, shard=self.team.shard, **extra)
 
     def validate(self, epoch: int) -> dict:
+        self.team.share_buffers(self.method)   # every process evaluates the network rank 0 saves
         return evaluate(self.method, self.batches(self.val_split, False, epoch, indices=self.eval_indices),
                         engine=self.engine, team=self.team)
 
     def save_checkpoint(self, epoch: int, progress: EpochProgress | None = None) -> None:
         """last.pt, written by rank 0 at the same step on every process: with several, it holds each process's
         RNG state and interrupted-epoch sums (in rank order)."""
+        self.team.share_buffers(self.method)
         rng = self.team.per_process(checkpoint.rng_state())
         state = self.team.per_process(progress.state() if progress else None)
         if self.team.main:
@@ -162,6 +164,7 @@ def _set_up(protocol: Protocol, runtime: Runtime, artifacts: RunArtifacts, root:
         train_split, val_split = (as_store(split, engine.image_store, runtime.cache_dir)
                                   for split in (train_split, val_split))
     method = _build_method(protocol, root).to(device)
+    team.own_random_streams(protocol.spec.seed)
     optimizer = torch.optim.SGD([p for p in method.parameters() if p.requires_grad],
                                 lr=protocol.optimizer["lr"], momentum=protocol.optimizer["momentum"],
                                 weight_decay=protocol.optimizer["weight_decay"])

@@ -131,9 +131,11 @@ def resolve(spec: RunSpec) -> Protocol:
     }
     if engine.protocol_entry() is not None:
         record["engine"] = engine.protocol_entry()
-    processes = launch_shape(spec.preset, spec.dataset).processes
+    # a run that trains no epoch (published weights evaluated) is exact on one process: it never asks for a node
+    processes = launch_shape(spec.preset, spec.dataset).processes if record["schedule"]["epochs"] else 1
     if processes > 1:   # recorded only then, so single-process runs keep their hash
-        record["distributed"] = {"processes": processes, "per_process_batch": per_process_batch(facts, processes)}
+        record["distributed"] = {"processes": processes, "per_process_batch": per_process_batch(facts, processes),
+                                 "buffers": "rank 0's before every evaluation and save", "rng": "seed + rank"}
     return Protocol(spec, facts, method, tuple(options.items()), preset["data_source"], record["synthetic"], engine,
                     processes, reference, json.dumps(record))
 

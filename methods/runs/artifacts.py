@@ -113,6 +113,8 @@ class RunArtifacts:
                                 "to finish or stop it, then rerun") from None
         try:
             handle.seek(0)
+            _say_if_taken_over(self.spec.directory, handle.read().strip())
+            handle.seek(0)
             handle.truncate()
             handle.write(f"PID {os.getpid()} on host {socket.gethostname()} since "
                          f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n")
@@ -120,6 +122,8 @@ class RunArtifacts:
             self._remove_leftover_temporaries()
             yield self
         finally:
+            handle.seek(0)
+            handle.truncate()   # released cleanly: a holder named in the file at the next start died holding it
             fcntl.flock(handle, fcntl.LOCK_UN)
             handle.close()
 
@@ -414,3 +418,18 @@ def agrees(recorded: dict, recomputed: dict) -> bool:
     return all(recorded[which]["epoch"] == recomputed[which]["epoch"]
                and all(math.isclose(recorded[which][k], recomputed[which][k], abs_tol=1e-6) for k in ("top1", "top5"))
                for which in ("best", "final"))
+
+
+def _say_if_taken_over(directory, previous: str) -> None:
+    """The lock's last holder, when it died holding it (killed, its node lost): the OS released the lock, and the
+    new holder says whose it takes over, so a reader of the log knows the earlier attempt ended unclean."""
+    match = re.match(r"PID (\d+) on host (\S+) since (.+)$", previous)
+    if not match or match.group(2) != socket.gethostname() or int(match.group(1)) == os.getpid():
+        return
+    try:
+        os.kill(int(match.group(1)), 0)
+    except ProcessLookupError:
+        print(f"[{directory}] took over the lock of PID {match.group(1)} (since {match.group(3)}), which died "
+              "holding it", flush=True)
+    except PermissionError:   # alive, another user's: not ours to judge
+        pass

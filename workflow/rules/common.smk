@@ -7,7 +7,7 @@ from methods.plan.grid import (RunPlan, build_table, donor_for, parse_seeds, pre
                                table_targets)
 from methods.plan.layout import (COMPLEXITY_PATTERN, DATA_STAMP_PATTERN, RUN_DIR_PATTERN, complexity_path,
                                  stamp_path, table_target)
-from methods.plan.protocol import check_spec, launch_shape
+from methods.plan.protocol import LaunchShape, check_spec, launch_shape, resolve
 from methods.plan.slurm import misfit, partition_limits
 from methods.plan.snakemake_session import Invocation
 from methods.plan.spec import RunSpec, SpecError
@@ -52,6 +52,10 @@ def gpu_slots_of(wc) -> int:
     if not (GPUS and INVOCATION.runs_jobs_here):
         return 0
     if processes_of(wc) > 1:
+        if processes_of(wc) > GPUS:
+            raise WorkflowError(f"train {spec_of(wc).directory}: {processes_of(wc)} processes, one GPU each, but this "
+                                f"machine shows {GPUS} GPU(s); train it on SLURM (--profile profiles/slurm) or lower "
+                                f"its processes (config/presets.yaml processes.{wc.dataset})")
         return processes_of(wc) * SLOTS_PER_GPU
     share = config["gpu_share"].get(wc.arch, 1)
     if SLOTS_PER_GPU % share:
@@ -187,13 +191,32 @@ CLUSTER = {"slurm_partition": config["slurm_partition"],
            **({"slurm_account": config["slurm_account"]} if config["slurm_account"] else {})}
 
 
-def job_resources(preset: str, dataset: str) -> dict:
-    """A training job's cluster resources: its preset's (preset_resources) where it has them, else its dataset's."""
-    by_preset = config.get("preset_resources", {})
-    if preset in by_preset:
-        return by_preset[preset]
-    table = config["job_resources"]
-    return table.get(dataset, table["default"])
+def job_resources(wc) -> dict:
+    """A training job's cluster resources: its preset's (preset_resources) where it has them; job_resources.light
+    for a job that trains nothing (a read-off run copies its donor's snapshot; an evaluation of published weights
+    runs one pass over the validation set); else its dataset's."""
+    return config_resources(wc)[0]
+
+
+def config_resources(wc) -> tuple[dict, str]:
+    """(the resources, the config setting they come from)."""
+    by_preset, table = config.get("preset_resources", {}), config["job_resources"]
+    if wc.preset in by_preset:
+        return by_preset[wc.preset], f"preset_resources.{wc.preset}"
+    if "light" in table and trains_nothing(wc):
+        return table["light"], "job_resources.light"
+    name = wc.dataset if wc.dataset in table else "default"
+    return table[name], f"job_resources.{name}"
+
+
+def trains_nothing(wc) -> bool:
+    spec = spec_of(wc)
+    return donor_for(spec) is not None or protocol_of(spec).epochs == 0
+
+
+@lru_cache(maxsize=None)
+def protocol_of(spec):
+    return resolve(spec)
 
 
 def check_data_cpus(preset: str) -> int:
@@ -213,10 +236,8 @@ def fits_the_partition(job: str, request: dict, setting: str) -> int:
 
 def train_cpus(wc) -> int:
     """CPUs of each of the job's tasks (one task, or one per process of a run several train)."""
-    wanted = job_resources(wc.preset, wc.dataset)
-    shape = launch_shape(wc.preset, wc.dataset)
-    setting = (f"preset_resources.{wc.preset}" if wc.preset in config.get("preset_resources", {}) else
-               f"job_resources.{wc.dataset if wc.dataset in config['job_resources'] else 'default'}")
+    wanted, setting = config_resources(wc)
+    shape = shape_of(wc)
     per_node = {"cpus": wanted["cpus"] * shape.per_node, "mem_mb": wanted["mem_mb"], "runtime": wanted["runtime"],
                 "gpus": shape.per_node}
     fits_the_partition(f"train {spec_of(wc).directory}", per_node, setting)
@@ -228,8 +249,14 @@ def train_cpus(wc) -> int:
 # starts them with srun inside the allocation (the `mpi` resource: Snakemake's SLURM executor then runs the job's
 # script without wrapping it in `srun -n1`). A single-process run asks for exactly what it always did.
 
+def shape_of(wc):
+    """Its nodes and processes per node: the preset's for the dataset (presets.yaml `processes`), one process for a
+    run its protocol evaluates on one."""
+    return launch_shape(wc.preset, wc.dataset) if protocol_of(spec_of(wc)).processes > 1 else LaunchShape()
+
+
 def processes_of(wc) -> int:
-    return launch_shape(wc.preset, wc.dataset).processes
+    return shape_of(wc).processes
 
 
 def train_threads(wc) -> int:
@@ -245,7 +272,7 @@ def train_gpus(wc) -> int:
 def distributed_resource(name: str):
     """A SLURM task setting of a run several processes train; unset (None) for a single process."""
     def value(wc):
-        shape = launch_shape(wc.preset, wc.dataset)
+        shape = shape_of(wc)
         if shape.processes == 1:
             return None
         return {"tasks": shape.processes, "tasks_per_gpu": 1, "nodes": shape.nodes, "mpi": "srun"}[name]

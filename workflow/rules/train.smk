@@ -28,8 +28,8 @@ rule train:
     resources:
         gpu=train_gpus,   # on a cluster: one GPU per process (common.smk)
         gpu_slot=gpu_slots_of,   # locally: a share of one GPU, or whole GPUs for several processes (common.smk)
-        runtime=lambda wc: job_resources(wc.preset, wc.dataset)["runtime"],
-        mem_mb=lambda wc: job_resources(wc.preset, wc.dataset)["mem_mb"],
+        runtime=lambda wc: job_resources(wc)["runtime"],   # job_resources.light for a job that trains nothing
+        mem_mb=lambda wc: job_resources(wc)["mem_mb"],
         cpus_per_task=train_cpus,   # per task; checked against the SLURM partition while planning (common.smk)
         tasks=distributed_resource("tasks"),   # several processes: one task each, srun starts them (common.smk)
         tasks_per_gpu=distributed_resource("tasks_per_gpu"),

@@ -9,7 +9,7 @@ import os
 
 from snakemake.utils import min_version, validate
 
-min_version("8.0")
+min_version("9.11.0")   # the oldest the rules are tested with (methods/plan/snakemake_session.py SUPPORTED)
 
 configfile: os.path.join(workflow.basedir, "config/config.yaml")
 validate(config, "workflow/schemas/config.schema.yaml")
@@ -18,3 +18,6 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/tables.smk"
+
+onstart:
+    watch_the_cluster()   # on SLURM: pending jobs reported with their reason; SIGTERM cancels the jobs (common.smk)

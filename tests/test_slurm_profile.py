@@ -8,9 +8,11 @@ benchmarks/slurm-local.md). Where none answers the test skips, saying why.
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -346,3 +348,74 @@ def test_a_down_partition_on_the_real_slurm_stops_planning_with_one_line(tmp_pat
         subprocess.run(["scontrol", "update", f"PartitionName={partition}", "State=UP"])
     output = result.stdout + result.stderr
     assert result.returncode != 0 and f"SLURM partition '{partition}' is down" in output, output[-3000:]
+
+
+def test_a_gpu_model_the_partition_lacks_is_refused_while_planning():
+    from methods.plan.slurm import misfit, parse_sinfo
+    typed = parse_sinfo("gpu", "32|256000|2-00:00:00|gpu:a100:4(S:0-1)|up|idle\n"
+                               "16|128000|2-00:00:00|gpu:v100:2|up|mix\n")
+    assert typed.gpu_types == ("a100", "v100")
+    job = {"cpus": 4, "mem_mb": 8000, "runtime": 60, "gpus": 1}
+    assert misfit("train x", {**job, "gpu_model": "a100"}, typed, "job_resources.default") is None
+    assert misfit("train x", {**job, "gpu_model": "h100"}, typed, "job_resources.default") == (
+        "train x asks SLURM for GPU model 'h100' but partition 'gpu' has GPUs of the types a100, v100 (sinfo -p gpu), "
+        "so SLURM would refuse or hold it; set --config slurm_gpu_model=<one of them> (or empty for any GPU), or "
+        "choose a partition that has it (--config slurm_partition=<name>)")
+    untyped = parse_sinfo("gpu", "2|19000|infinite|gpu:2|up|idle\n")
+    assert "has no typed GPUs (gres gpu:<n>)" in misfit("train x", {**job, "gpu_model": "h100"}, untyped, "s")
+
+
+def test_a_gpu_model_the_real_slurm_lacks_stops_planning_with_one_line(tmp_path):
+    """The CI's single-node SLURM has untyped fake GPUs (gres gpu:2): asking for an H100 fails the dry run."""
+    why = slurm_is_up()
+    if why:
+        pytest.skip(why)
+    partition = subprocess.run(["sinfo", "-h", "-o", "%R"], capture_output=True, text=True).stdout.split()[0]
+    result = snakemake("-n", "tables/smoke/table2.md", "--config", f"slurm_partition={partition}",
+                       "slurm_gpu_model=h100", workdir=tmp_path, timeout=180, on_cluster=True)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "asks SLURM for GPU model 'h100'" in output, output[-3000:]
+
+
+HELD = RunSpec.from_parts("smoke", "mnist", "lenet5", "baseline", 1)   # a run no other test submits
+
+
+@pytest.mark.slow
+def test_a_pending_job_is_reported_with_its_reason_and_sigterm_to_the_head_cancels_it(tmp_path):
+    """A training job SLURM holds (here: not to begin for an hour, reason BeginTime) is reported by the head with
+    SLURM's reason within the report interval (config pending_report_s; 2 s here), never waited on in silence;
+    SIGTERM to the head then cancels the job (as Ctrl-C does) and the head exits."""
+    reason = slurm_is_up()
+    if reason:
+        pytest.skip(reason)
+    workdir = tmp_path / "cluster"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "FOCUSNET_PENDING_REPORT_S": "2"}
+    env.pop("FOCUSNET_FAULT", None)
+    head = subprocess.Popen([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+                             "--profile", str(PROFILE), "--set-resources", "train:slurm_extra='--begin=now+3600'",
+                             "--slurm-init-seconds-before-status-checks", "5", "--seconds-between-status-checks", "3",
+                             "--", f"{HELD.directory}/metrics.json"],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(head.stdout), daemon=True)
+    reader.start()
+    try:
+        job = wait_for(lambda: job_of(HELD), 300, "the training job to be submitted", head)
+        wait_for(lambda: any(f"SLURM job {job} " in line and "is pending: BeginTime" in line for line in lines),
+                 120, "the pending job to be reported with its reason", head)
+        head.send_signal(signal.SIGTERM)
+        head.wait(timeout=120)
+        reader.join(timeout=10)
+        output = "".join(lines)
+        assert "cancelling this workflow's SLURM jobs" in output, output[-4000:]
+        deadline = time.time() + 60
+        while job_of(HELD) is not None and time.time() < deadline:
+            time.sleep(1)
+        assert job_of(HELD) is None, "the head's SIGTERM left its job in the queue"
+    finally:   # never leave a held job behind for the next test
+        left = job_of(HELD)
+        if left:
+            subprocess.run(["scancel", left], timeout=30)
+        if head.poll() is None:
+            head.kill()

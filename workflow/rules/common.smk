@@ -1,5 +1,5 @@
 import os
-from functools import lru_cache
+from functools import lru_cache, partial
 
 from methods.plan.gpus import visible_gpus
 from methods.plan import config as suite_config
@@ -8,7 +8,7 @@ from methods.plan.grid import (RunPlan, build_table, donor_for, parse_seeds, pre
 from methods.plan.layout import (COMPLEXITY_PATTERN, DATA_STAMP_PATTERN, RUN_DIR_PATTERN, complexity_path,
                                  stamp_path, table_target)
 from methods.plan.protocol import LaunchShape, check_spec, launch_shape, resolve
-from methods.plan.slurm import misfit, partition_limits
+from methods.plan.slurm import misfit, partition_limits, report_pending
 from methods.plan.snakemake_session import Invocation
 from methods.plan.spec import RunSpec, SpecError
 from methods.report.comparison import preset_of_report, report_targets
@@ -239,7 +239,7 @@ def train_cpus(wc) -> int:
     wanted, setting = config_resources(wc)
     shape = shape_of(wc)
     per_node = {"cpus": wanted["cpus"] * shape.per_node, "mem_mb": wanted["mem_mb"], "runtime": wanted["runtime"],
-                "gpus": shape.per_node}
+                "gpus": shape.per_node, "gpu_model": config["slurm_gpu_model"]}
     fits_the_partition(f"train {spec_of(wc).directory}", per_node, setting)
     return wanted["cpus"]
 
@@ -261,6 +261,11 @@ def processes_of(wc) -> int:
 
 def train_threads(wc) -> int:
     return config["train_threads"] * processes_of(wc)
+
+
+def train_gpu_model(wc):
+    """The GPU model every training job asks for on a cluster (config slurm_gpu_model); unset (None) for any."""
+    return config["slurm_gpu_model"] or None if INVOCATION.plans_for_a_cluster else None
 
 
 def train_gpus(wc) -> int:
@@ -332,3 +337,21 @@ TABLE_KINDS = {
     "table1": (table1_inputs, {}, ("md", "tex", "csv"), {"csv": ("Tables", table_label, None)},
                lambda: [table1_target(p) for p in table1_presets()], ""),
 }
+
+
+def watch_the_cluster() -> None:
+    """On a cluster, while the head schedules: every pending job of this workflow is reported with SLURM's reason
+    (every config pending_report_s seconds), and SIGTERM to the head is taken as Ctrl-C, on which Snakemake cancels
+    its running jobs (scancel) and exits, instead of waiting on them."""
+    if not (INVOCATION.plans_for_a_cluster and INVOCATION.head) or INVOCATION.dry_run:
+        return
+    import signal
+    import threading
+
+    def interrupt(signum, _frame):
+        print("SIGTERM: cancelling this workflow's SLURM jobs (as on Ctrl-C)", flush=True)
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, interrupt)
+    every = float(os.environ.get("FOCUSNET_PENDING_REPORT_S", config["pending_report_s"]))
+    threading.Thread(target=report_pending, args=(os.getcwd(), every, partial(print, flush=True),
+                                                  threading.Event()), daemon=True).start()

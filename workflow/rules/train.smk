@@ -27,6 +27,7 @@ rule train:
     threads: train_threads   # train_threads per process (common.smk)
     resources:
         gpu=train_gpus,   # on a cluster: one GPU per process (common.smk)
+        gpu_model=train_gpu_model,   # config slurm_gpu_model, checked against the partition's GPU types at -n
         gpu_slot=gpu_slots_of,   # locally: a share of one GPU, or whole GPUs for several processes (common.smk)
         runtime=lambda wc: job_resources(wc)["runtime"],   # job_resources.light for a job that trains nothing
         mem_mb=lambda wc: job_resources(wc)["mem_mb"],

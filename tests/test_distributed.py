@@ -115,18 +115,25 @@ def processes_in(root: Path) -> list[str]:
     return found
 
 
+@pytest.fixture(scope="module")
+def uninterrupted_two(tmp_path_factory):
+    """The smoke MNIST cell trained by two processes, uninterrupted: (its root, its config)."""
+    root = tmp_path_factory.mktemp("two-processes")
+    config = config_with(root)
+    whole = train(root / "whole", config)
+    assert whole.returncode == 0, whole.stdout[-3000:] + whole.stderr[-3000:]
+    assert "launching 2 processes" in whole.stdout and "x 2 processes" in whole.stdout
+    return root, config
+
+
 @pytest.mark.slow
-def test_two_processes_killed_mid_epoch_resume_identical_and_agree_with_one(tmp_path):
+def test_two_processes_killed_mid_epoch_resume_identical_and_agree_with_one(tmp_path, uninterrupted_two):
     """Rank 1 is stopped by SIGTERM after step 1 of epoch 1 (of 2 steps): both processes stop at that step, rank 0
     writes the checkpoint, the launch exits 143; the rerun resumes there and ends identical (every epochs.csv
     column but the timings, and the weights) to an uninterrupted 2-process run. LeNet-5 has no BatchNorm and MNIST
     no augmentation, so the 1-process run differs only by the order of float additions: within 1e-5 in the losses,
     equal in the accuracies."""
-    config = config_with(tmp_path)
-    whole = train(tmp_path / "whole", config)
-    assert whole.returncode == 0, whole.stdout[-3000:] + whole.stderr[-3000:]
-    assert "launching 2 processes" in whole.stdout and "x 2 processes" in whole.stdout
-
+    root, config = uninterrupted_two
     killed = train(tmp_path / "killed", config, fault="rank1:sigterm@step-1-1")
     assert killed.returncode == 143, killed.stdout[-3000:] + killed.stderr[-3000:]
     assert (tmp_path / "killed" / RUN.directory / "last.pt").exists()
@@ -134,11 +141,11 @@ def test_two_processes_killed_mid_epoch_resume_identical_and_agree_with_one(tmp_
     resumed = train(tmp_path / "killed", config)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     assert "resuming at epoch 1, step 2" in resumed.stdout
-    assert same(run_outcome(tmp_path / "killed", RUN), run_outcome(tmp_path / "whole", RUN))
+    assert same(run_outcome(tmp_path / "killed", RUN), run_outcome(root / "whole", RUN))
 
     alone = train(tmp_path / "alone", None)
     assert alone.returncode == 0, alone.stderr[-3000:]
-    two, one = run_outcome(tmp_path / "whole", RUN), run_outcome(tmp_path / "alone", RUN)
+    two, one = run_outcome(root / "whole", RUN), run_outcome(tmp_path / "alone", RUN)
     for row_two, row_one in zip(two[2], one[2], strict=True):
         assert {k: v for k, v in row_two.items() if "top" in k} == {k: v for k, v in row_one.items() if "top" in k}
         for key in ("train_loss", "train_ce"):
@@ -298,13 +305,11 @@ def test_the_inner_srun_asks_only_for_what_the_step_needs(tmp_path, monkeypatch)
 
 
 @pytest.mark.slow
-def test_two_nodes_of_one_process_each_train_bit_for_bit_as_one_node_of_two(tmp_path):
+def test_two_nodes_of_one_process_each_train_bit_for_bit_as_one_node_of_two(tmp_path, uninterrupted_two):
     """Multi-node rendezvous, on one host: two torchrun launchers (--nnodes 2, a node rank each, static rendezvous
     on 127.0.0.1) start one process each; the run is the 1-node 2-process run, bit for bit."""
     import socket
-    config = config_with(tmp_path)
-    one_node = train(tmp_path / "one", config)
-    assert one_node.returncode == 0, one_node.stdout[-3000:] + one_node.stderr[-3000:]
+    one_node, config = uninterrupted_two
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -320,7 +325,7 @@ def test_two_nodes_of_one_process_each_train_bit_for_bit_as_one_node_of_two(tmp_
     outputs = [node.communicate(timeout=600)[0] for node in nodes]
     assert [node.returncode for node in nodes] == [0, 0], "\n".join(output[-2000:] for output in outputs)
     assert "x 2 processes" in outputs[0]
-    assert same(run_outcome(root, RUN), run_outcome(tmp_path / "one", RUN))
+    assert same(run_outcome(root, RUN), run_outcome(one_node / "whole", RUN))
 
 
 def _share_buffers_in(rank: int, port: int, results) -> None:

@@ -58,23 +58,11 @@ def fetch(source: Source, folder: Path, retries: int = 3, backoff_s: float = 1.0
         if target.exists():
             return _verified(source, target, target.as_uri())
         _check_space(source, folder)
-        failures = []
+        failures, part = [], folder / f"{source.name}.part"
         for url in source.urls:
-            for attempt in range(1, retries + 1):
-                try:
-                    _download(url, folder / f"{source.name}.part", source, say, timeout_s)
-                    break
-                except _Unavailable as error:   # 404, a dead host: the next mirror, not another try here
-                    failures.append(f"{url}: {error}")
-                    break
-                except (OSError, urllib.error.URLError, _Interrupted) as error:
-                    failures.append(f"{url} (try {attempt}): {error}")
-                    if attempt < retries:
-                        time.sleep(backoff_s * 2 ** (attempt - 1))
-            else:
+            if not _try(url, part, source, failures, retries, backoff_s, say, timeout_s):
                 continue
-            part = folder / f"{source.name}.part"
-            if part.exists() and part.stat().st_size == (source.size or part.stat().st_size):
+            if part.exists() and (source.size is None or part.stat().st_size == source.size):
                 fetched = _verified(source, part, url)
                 part.replace(target)
                 fetched.path = target
@@ -82,6 +70,24 @@ def fetch(source: Source, folder: Path, retries: int = 3, backoff_s: float = 1.0
         raise FetchError(f"{source.name}: no source gave it ({'; '.join(failures) or 'no URL'}); check the network "
                          f"or point the fetch at a mirror (config data_mirror or $FOCUSNET_DATA_MIRROR), or put the "
                          f"file at {target} by hand")
+
+
+def _try(url: str, part: Path, source: Source, failures: list[str], retries: int, backoff_s: float, say,
+         timeout_s: float) -> bool:
+    """Download `url` into `part`, retried with backoff; False when every try failed. A source that is not there
+    (404, a dead host) is not retried: True, and the caller finds no whole part and goes to the next mirror."""
+    for attempt in range(1, retries + 1):
+        try:
+            _download(url, part, source, say, timeout_s)
+            return True
+        except _Unavailable as error:
+            failures.append(f"{url}: {error}")
+            return True
+        except (OSError, urllib.error.URLError, _Interrupted) as error:
+            failures.append(f"{url} (try {attempt}): {error}")
+            if attempt < retries:
+                time.sleep(backoff_s * 2 ** (attempt - 1))
+    return False
 
 
 class _Unavailable(Exception):

@@ -10,6 +10,7 @@ import torch
 
 from methods import PROJECT_ROOT
 from methods.method import default_options
+from methods.plan.spec import RunSpec
 
 
 def method_options(key: str, **overrides):
@@ -92,3 +93,52 @@ def config_with(tmp_path: Path, processes: int = 2, preset: str = "smoke", datas
     block = f"  processes:\n    {dataset}: {{per_node: {processes}}}\n"
     presets.write_text(text[:anchor] + block + text[anchor:])
     return folder
+
+
+SMOKE_MNIST = RunSpec.from_parts("smoke", "mnist", "lenet5", "baseline", 0)
+# A BatchNorm network on a files dataset read by DataLoader workers: the smoke Imagewoof cell (ResNet-18, the PIL
+# pipeline at 32 px), trained by two processes (bn_config), two loader workers each.
+BN_RUN = RunSpec.from_parts("smoke", "imagewoof", "resnet18", "baseline", 0)
+
+
+def bn_config(tmp_path: Path) -> Path:
+    """config_with's two processes for BN_RUN's dataset, and 8 steps an epoch, so that a stop at step 1 leaves
+    batches the loader workers must still read."""
+    config = config_with(tmp_path, dataset=BN_RUN.dataset)
+    presets = config / "presets.yaml"
+    text = presets.read_text()
+    smoke = text.index("\nsmoke:\n")
+    text = (text[:smoke] + text[smoke:].replace("  synthetic: {train_per_class: 2, val_per_class: 1}",
+                                                "  synthetic: {train_per_class: 7, val_per_class: 2}", 1)
+            .replace("  max_steps_per_epoch: 2\n", "  max_steps_per_epoch: 8\n", 1))
+    presets.write_text(text)
+    return config
+
+
+def train_launched(root: Path, config: Path | None, fault: str | None = None, run=SMOKE_MNIST,
+                   workers: int = 0) -> subprocess.CompletedProcess:
+    """`python -m methods train` of a smoke cell in `root`: with `config`'s two processes it launches them itself
+    (torchrun, gloo, one thread each). Its own session (process group), as a scheduler's job step has."""
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "OMP_NUM_THREADS": "1"}
+    env.pop("FOCUSNET_FAULT", None)
+    env.pop("FOCUSNET_CONFIG_DIR", None)
+    if config:
+        env["FOCUSNET_CONFIG_DIR"] = str(config)
+    if fault:
+        env["FOCUSNET_FAULT"] = fault
+    root.mkdir(parents=True, exist_ok=True)
+    return subprocess.run([sys.executable, "-m", "methods", "train", str(run.directory), "--threads", "1",
+                           "--num-workers", str(workers)], cwd=root, env=env, capture_output=True, text=True,
+                          timeout=600, start_new_session=True)
+
+
+def processes_in(root: Path) -> list[str]:
+    """Every live process whose working directory is `root` (a run's launcher, ranks, loader workers)."""
+    found = []
+    for cwd in Path("/proc").glob("[0-9]*/cwd"):
+        try:
+            if cwd.resolve() == root.resolve():
+                found.append((cwd.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:
+            continue
+    return found

@@ -1,15 +1,17 @@
 """Several processes training one run (torch.distributed, DistributedDataParallel, gloo on CPU): the shards, the
 protocol, and real 2-process runs of a smoke cell (one thread each) that are killed, resumed and compared."""
 import os
+import signal
 import subprocess
 import sys
-from pathlib import Path
+import time
 
 import pytest
 import torch
 
 import methods
-from helpers import config_with, run_outcome, same
+from helpers import BN_RUN, bn_config, config_with, processes_in, run_outcome, same
+from helpers import train_launched as train
 from methods import PROJECT_ROOT
 from methods.data.batches import make_batches, shard_of
 from methods.plan.world import SINGLE, World, launched_world
@@ -86,35 +88,6 @@ def test_a_process_started_alone_for_a_run_of_several_is_told_how_to_start_it(tm
         train_run(resolve(RUN), Runtime(num_workers=0, threads=1), root=tmp_path)
 
 
-def train(root: Path, config: Path | None, fault: str | None = None, run: RunSpec = RUN,
-          workers: int = 0) -> subprocess.CompletedProcess:
-    """`python -m methods train` of the smoke cell in `root`: with `config`'s two processes it launches them itself
-    (torchrun, gloo, one thread each). Its own session (process group), as a scheduler's job step has."""
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "OMP_NUM_THREADS": "1"}
-    env.pop("FOCUSNET_FAULT", None)
-    env.pop("FOCUSNET_CONFIG_DIR", None)
-    if config:
-        env["FOCUSNET_CONFIG_DIR"] = str(config)
-    if fault:
-        env["FOCUSNET_FAULT"] = fault
-    root.mkdir(parents=True, exist_ok=True)
-    return subprocess.run([sys.executable, "-m", "methods", "train", str(run.directory), "--threads", "1",
-                           "--num-workers", str(workers)], cwd=root, env=env, capture_output=True, text=True,
-                          timeout=600, start_new_session=True)
-
-
-def processes_in(root: Path) -> list[str]:
-    """Every live process whose working directory is `root` (a run's launcher, ranks, loader workers)."""
-    found = []
-    for cwd in Path("/proc").glob("[0-9]*/cwd"):
-        try:
-            if cwd.resolve() == root.resolve():
-                found.append((cwd.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
-        except OSError:
-            continue
-    return found
-
-
 @pytest.fixture(scope="module")
 def uninterrupted_two(tmp_path_factory):
     """The smoke MNIST cell trained by two processes, uninterrupted: (its root, its config)."""
@@ -167,22 +140,12 @@ def test_the_train_rule_starts_a_run_of_two_processes_with_torchrun(tmp_path):
     assert "launching 2 processes (torchrun)" in log and "x 2 processes" in log and "done: best top1" in log, log
 
 
-# A BatchNorm network on a files dataset read by DataLoader workers: the smoke Imagewoof cell (ResNet-18, the PIL
-# pipeline at 32 px), two processes, two loader workers each.
-BN_RUN = RunSpec.from_parts("smoke", "imagewoof", "resnet18", "baseline", 0)
 
 
 @pytest.fixture(scope="module")
 def uninterrupted_bn(tmp_path_factory):
     root = tmp_path_factory.mktemp("bn")
-    config = config_with(root, dataset="imagewoof")
-    presets = config / "presets.yaml"   # 8 steps an epoch: a stop at step 1 leaves batches the workers must still read
-    text = presets.read_text()
-    smoke = text.index("\nsmoke:\n")
-    text = (text[:smoke] + text[smoke:].replace("  synthetic: {train_per_class: 2, val_per_class: 1}",
-                                                "  synthetic: {train_per_class: 7, val_per_class: 2}", 1)
-            .replace("  max_steps_per_epoch: 2\n", "  max_steps_per_epoch: 8\n", 1))
-    presets.write_text(text)
+    config = bn_config(root)
     whole = train(root / "whole", config, run=BN_RUN, workers=2)
     assert whole.returncode == 0, whole.stdout[-3000:] + whole.stderr[-3000:]
     return root, config
@@ -302,6 +265,40 @@ def test_the_inner_srun_asks_only_for_what_the_step_needs(tmp_path, monkeypatch)
     assert command[:5] == ["srun", "--ntasks=16", "--cpus-per-task=8", "--export=ALL", "--kill-on-bad-exit=1"]
     assert not any(arg.startswith("--gpus") for arg in command)
     assert step["MASTER_ADDR"] == "gpu07" and step["SRUN_CPUS_PER_TASK"] == "8" and step["MASTER_PORT"] == "33742"
+
+
+# A stand-in srun that behaves as SLURM 22.05's on the stop signals: it passes USR1 on to its tasks (which
+# checkpoint and exit 143), and answers SIGTERM by killing them ("forcing job termination", 137).
+FAKE_SRUN = """#!/usr/bin/env python3
+import signal, sys, time, pathlib
+said = pathlib.Path(sys.argv[0]).with_name("srun-got")
+def usr1(*_): said.write_text("USR1"); sys.exit(143)
+def term(*_): said.write_text("TERM"); sys.exit(137)
+signal.signal(signal.SIGUSR1, usr1); signal.signal(signal.SIGTERM, term)
+pathlib.Path(sys.argv[0]).with_name("srun-started").write_text("")
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGUSR1])
+def test_a_stop_signal_to_the_srun_launcher_reaches_srun_as_usr1_and_is_a_preemption(tmp_path, signum):
+    """`scancel --batch` (or a `--signal=B:` warning) signals the job's batch step, where the launcher waits on
+    srun: srun gets USR1, which it passes to every task (SIGTERM would make it SIGKILL them), and the launcher
+    exits 143 with one line, not killed by the signal itself."""
+    srun = tmp_path / "srun"
+    srun.write_text(FAKE_SRUN)
+    srun.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}", "SLURM_JOB_ID": "7",
+           "PYTHONPATH": str(PROJECT_ROOT)}
+    launcher = subprocess.Popen([sys.executable, "-c", "import sys; from methods.engine.launcher import _srun; "
+                                 "sys.exit(_srun(['train', 'x'], 2))"], env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not (tmp_path / "srun-started").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    launcher.send_signal(signum)
+    assert launcher.wait(timeout=60) == 143, launcher.stderr.read()
+    assert (tmp_path / "srun-got").read_text() == "USR1"
+    assert f"launcher stopped by {signal.Signals(signum).name}" in launcher.stderr.read()
 
 
 @pytest.mark.slow

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import config_with, run_outcome, same, train_in_subprocess
+from helpers import (BN_RUN, bn_config, config_with, processes_in, run_outcome, same, train_in_subprocess,
+                     train_launched)
 from methods.plan.grid import build_table, required_runs
 from methods.plan.spec import RunSpec
 
@@ -267,6 +268,90 @@ def test_a_run_of_two_processes_is_one_slurm_job_of_two_tasks_started_by_srun(tm
     log = (workdir / CANCELLED.directory / "attempts.log").read_text()
     assert "launching 2 processes (srun)" in log and "x 2 processes" in log, log
     assert (workdir / CANCELLED.directory / "metrics.json").exists()
+
+
+ONE_RUN_SBATCH = PROFILE / "one-run.sbatch"   # the hand-written sbatch of docs/running.md
+
+
+def sbatch_one_run(workdir: Path, config: Path, fault: str | None = None) -> str:
+    """profiles/slurm/one-run.sbatch of BN_RUN (two processes, BatchNorm, two loader workers each), submitted from
+    `workdir` as a user would, its sizes overridden on the sbatch line for the test node; the job's id."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "FOCUSNET_CONFIG_DIR": str(config), "PYTHONPATH": str(REPO),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}   # the README's environment
+    env.pop("FOCUSNET_FAULT", None)
+    if fault:
+        env["FOCUSNET_FAULT"] = fault
+    submitted = subprocess.run(["sbatch", "--parsable", "--ntasks=2", "--gpus=2", "--cpus-per-task=1", "--mem=3000",
+                                "--time=15", str(ONE_RUN_SBATCH), str(BN_RUN.directory)],
+                               cwd=workdir, env=env, capture_output=True, text=True, timeout=60)
+    assert submitted.returncode == 0, submitted.stderr
+    return submitted.stdout.strip().split(";")[0]
+
+
+def job_state(job: str) -> dict[str, str]:
+    """JobState, ExitCode and the other fields `scontrol show job` gives (finished jobs stay for MinJobAge)."""
+    shown = subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True, timeout=30).stdout
+    return dict(re.findall(r"(\w+)=(\S*)", shown))
+
+
+def wait_for_job(job: str, timeout: float, until=lambda state: state.get("JobState") not in (
+        "PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED"), what: str = "to end") -> dict[str, str]:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        state = job_state(job)
+        if until(state):
+            return state
+        time.sleep(1)
+    subprocess.run(["scancel", job], timeout=30)
+    raise AssertionError(f"SLURM job {job} did not {what} within {timeout} s: {job_state(job)}")
+
+
+@pytest.mark.slow
+def test_the_hand_written_sbatch_runs_bn_and_workers_through_every_stop_and_ends_identical(tmp_path):
+    """profiles/slurm/one-run.sbatch (docs/running.md) trains a run of two processes, each reading files with two
+    DataLoader workers into a BatchNorm network. It is stopped mid-epoch three ways: SIGTERM to one rank; SIGTERM
+    to the launcher alone (the batch step, `scancel --batch`); a plain `scancel` (SIGTERM to every process of the
+    job, the workers included). Each time every process checkpoints at one step, the job exits 143 (or is
+    cancelled), nothing of it is left running, and the same sbatch line resumes it; it ends identical to the same
+    run trained by two processes uninterrupted (torchrun)."""
+    reason = slurm_is_up()
+    if reason:
+        pytest.skip(reason)
+    config = bn_config(tmp_path)
+    (config / "config.yaml").write_text((config / "config.yaml").read_text().replace(
+        "\nnum_workers: 8 ", "\nnum_workers: 2 ", 1))
+    whole = train_launched(tmp_path / "whole", config, run=BN_RUN, workers=2)
+    assert whole.returncode == 0, whole.stdout[-3000:] + whole.stderr[-3000:]
+    workdir = tmp_path / "cluster"
+    workdir.mkdir()
+    attempts = workdir / BN_RUN.directory / "attempts.log"
+
+    def paused_at(point: str):
+        return lambda state: attempts.exists() and f"fault: paused at {point}" in attempts.read_text()
+
+    job = sbatch_one_run(workdir, config, fault="rank1:sigterm@step-1-1")
+    assert wait_for_job(job, 300)["ExitCode"] == "143:0", job_state(job)
+    job = sbatch_one_run(workdir, config, fault="pause@step-1-3")
+    wait_for_job(job, 300, until=paused_at("step-1-3"), what="pause at epoch 1, step 3")
+    subprocess.run(["scancel", "--batch", "--signal=TERM", job], check=True, timeout=30)
+    assert wait_for_job(job, 300)["ExitCode"] == "143:0", job_state(job)
+    job = sbatch_one_run(workdir, config, fault="pause@step-1-5")
+    wait_for_job(job, 300, until=paused_at("step-1-5"), what="pause at epoch 1, step 5")
+    subprocess.run(["scancel", job], check=True, timeout=30)
+    assert wait_for_job(job, 300)["JobState"] == "CANCELLED", job_state(job)
+    time.sleep(2)   # slurmd reaps the step's processes just after the job is marked cancelled
+    assert processes_in(workdir) == [], processes_in(workdir)
+    assert not (workdir / BN_RUN.directory / "metrics.json").exists()
+
+    job = sbatch_one_run(workdir, config)
+    assert wait_for_job(job, 300)["ExitCode"] == "0:0", job_state(job)
+    log = attempts.read_text()
+    for step in (2, 4, 6):
+        assert f"resuming at epoch 1, step {step}" in log, log
+    assert "launching 2 processes (srun)" in log and "launcher stopped by SIGTERM" in "".join(
+        p.read_text() for p in workdir.glob("slurm-*.log")), log
+    assert processes_in(workdir) == []
+    assert same(run_outcome(workdir, BN_RUN), run_outcome(tmp_path / "whole", BN_RUN))
 
 
 def test_a_job_no_node_of_the_partition_can_hold_is_refused_while_planning():

@@ -10,12 +10,14 @@ the preemption signal that follows reaches it; `sigterm-group@<point>` sends SIG
 launcher, every rank and their DataLoader workers, as scancel does to a job step), waits a second (a step's
 time) and holds likewise.
 `rank<r>:<fault>` applies the fault in process r only, where
-several processes train one run (RANK, as torchrun sets it). Unset, it costs one dictionary lookup."""
+several processes train one run (its rank, as torchrun or srun set it). Unset, it costs one dictionary lookup."""
 from __future__ import annotations
 
 import os
 import signal
 import time
+
+from methods.plan.world import launched_world
 
 VARIABLE = "FOCUSNET_FAULT"
 
@@ -25,7 +27,7 @@ def fault_point(name: str, stop=None) -> None:
     fault = os.environ.get(VARIABLE)
     if fault and fault.startswith("rank") and ":" in fault:
         rank, fault = fault.split(":", 1)
-        if rank != f"rank{os.environ.get('RANK', '0')}":
+        if rank != f"rank{launched_world().rank}":
             return
     if fault == name:
         os._exit(137)

@@ -117,8 +117,38 @@ def _children() -> list[int]:
 
 
 def _srun(args: list[str], processes: int) -> int:
+    """srun of the processes, and its exit status: all preempted (143) is a preemption. A stop signal to this
+    process (the job's batch step: `scancel --batch`, or a hand-written sbatch's `--signal=B:...`) reaches srun as
+    SIGUSR1, which srun passes to every task (SIGTERM would make srun SIGKILL them: "forcing job termination")."""
     command, environ = srun_command(args, processes, os.environ)
-    return subprocess.run(command, env=environ).returncode
+    step = subprocess.Popen(command, env=environ)
+    with _stop_signals_passed_to([step.pid], as_signal=signal.SIGUSR1) as stopped:
+        status = step.wait()
+    if stopped and status in (PREEMPTED, -signal.SIGTERM):
+        print(f"launcher stopped by {stopped[0]}: the processes checkpointed and stopped", file=sys.stderr,
+              flush=True)
+        return PREEMPTED
+    return status
+
+
+@contextlib.contextmanager
+def _stop_signals_passed_to(pids: list[int], as_signal: int):
+    """While the block runs, SIGTERM, SIGINT and SIGUSR1 to this process are passed on to `pids` as `as_signal`
+    instead of ending it; yields the names of the signals received."""
+    received: list[str] = []
+
+    def pass_on(signum, _frame):
+        received.append(signal.Signals(signum).name)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, as_signal)
+    stop_signals = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+    previous = {signum: signal.signal(signum, pass_on) for signum in stop_signals}
+    try:
+        yield received
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def srun_command(args: list[str], processes: int, environ) -> tuple[list[str], dict]:

@@ -1,4 +1,4 @@
-"""Command line: `python -m methods <command>` (train, verify, check-data, table, runs, backfill-resumes, check-docs,
+"""Command line: `python -m methods <command>` (train, verify, check-data, fetch-data, table, runs, backfill-resumes, check-docs,
 draw-architecture), each a call of methods.jobs (the Snakemake
 rules' scripts call the same functions). Commands that run torch pin the CPU instruction set first (methods.cpu_isa),
 before anything imports torch."""
@@ -46,6 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     add_runtime(p)
     p.add_argument("--log", default=None, help="also append the output to this file")
     add_cpu_isa(p)
+    p = sub.add_parser("fetch-data", help="download, verify and lay out datasets under data_root (resumable; an "
+                                          "account-only one is verified and unpacked from where you put it)")
+    p.add_argument("datasets", nargs="+", help="e.g. mnist cub200, or all")
+    p.add_argument("--data-root", default=None, help="default: config/config.yaml data_root")
+    p.add_argument("--mirror", default=None, help="try <mirror>/<dataset>/<file> first (default: $FOCUSNET_DATA_MIRROR "
+                                                  "or config data_mirror)")
+    p.add_argument("--record", default=None, help="also write the (one) dataset's fetch record here")
     p = sub.add_parser("table", help="write tables/<...>.{md,tex,csv} from the metrics files that exist")
     p.add_argument("target", nargs="+", help="e.g. tables/table2.md tables/smoke/table4.md tables/demo.md; "
                                              "tables/report.md: the comparison with the paper")
@@ -85,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         runtime = configured(data_root=args.data_root, cache_dir=args.cache_dir, num_workers=args.num_workers)
         return run_job(lambda: jobs.check_data(args.preset, args.dataset, runtime, Path(args.stamp)),
                        cpu_isa=args.cpu_isa, logs=(args.log,))
+    if args.command == "fetch-data":
+        runtime = configured(data_root=args.data_root)
+        return run_job(lambda: jobs.fetch_data(args.datasets, runtime.data_root, args.mirror, _path(args.record)),
+                       pin=False)
     if args.command == "table":
         return run_job(lambda: [print(path) for target in args.target for path in jobs.tables(target, args.seeds)],
                        pin=False)

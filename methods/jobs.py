@@ -6,6 +6,7 @@ protocol once (the one check of its run name in the job) and hands that to the e
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import sys
@@ -14,8 +15,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from methods.cpu_isa import CpuIsaError, pin as pin_cpu_isa
+from methods.data.fetch import FetchError
+from methods.data.fetch_dataset import fetch_dataset, fetch_plan, mirror_of, with_mirror
 from methods.plan import config, layout
 from methods.plan.config import ConfigError
+from methods.plan.facts import dataset_names, fetch_entry, get_facts
 from methods.plan.grid import RunPlan, build_table, in_dependency_order, parse_seeds, preset_of_target, required_runs
 from methods.plan.layout import LayoutError
 from methods.plan.protocol import Protocol, dataset_facts, resolve
@@ -97,8 +101,39 @@ def check_data(preset: str, dataset: str, runtime: Runtime, stamp: Path) -> dict
                "train": describe_split(train_split), "val": describe_split(val_split)}
     if settings["data_source"] == "real" and facts.root_dir:
         summary["copy"] = file_digests(runtime.data_root / facts.root_dir)
+        fetched = layout.fetch_record_path(dataset)
+        if fetched.exists():   # Table 1 says whether the archives matched the published checksums
+            record = json.loads(fetched.read_text())
+            summary["fetched"] = {key: record.get(key) for key in ("how", "when", "note")} | {
+                "files": [{key: item[key] for key in ("name", "url", "sha256", "matched")}
+                          for item in record.get("files", [])]}
     save_json(summary, stamp)
     return summary
+
+
+def fetch_data(datasets: list[str], data_root: Path, mirror: str | None = None, record: Path | None = None,
+               say=print) -> list[dict]:
+    """Download, verify and lay out each dataset under data_root (`all`: every dataset config/datasets.yaml can
+    fetch; an account-only one there only where its archives are in place); each one's fetch record, also written
+    to `record` for one dataset (the Snakemake rule's output)."""
+    every = [name for name in dataset_names() if fetch_entry(name)]
+    names = every if datasets == ["all"] else datasets
+    unknown = [name for name in names if name not in dataset_names()]
+    if unknown:
+        raise ConfigError(f"unknown dataset(s) {', '.join(unknown)}; datasets it can fetch: {', '.join(every)} "
+                          "(or all)")
+    mirror = mirror_of(mirror if mirror is not None else config.load("config").get("data_mirror"))
+    records = []
+    for name in names:
+        plan = with_mirror(fetch_plan(name, fetch_entry(name), get_facts(name).root_dir), mirror)
+        if datasets == ["all"] and plan.account_only and not (data_root / plan.root_dir).exists() and not all(
+                (data_root / "downloads" / name / entry.source.name).exists() for entry in plan.files):
+            say(f"{name}: skipped (needs an account): {plan.account_only}; then: python -m methods fetch-data {name}")
+            continue
+        records.append(fetch_dataset(plan, data_root, say=say))
+    if record is not None:
+        save_json(records[0], record)
+    return records
 
 
 def complexity(method: str, arch: str, family: str, num_classes: int, image_size: int, out: Path) -> dict:
@@ -204,6 +239,11 @@ def check_data_rule(wildcards, output, config: dict, log) -> int:
                    cpu_isa=config["cpu_isa"], logs=(log[0],))
 
 
+def fetch_data_rule(wildcards, output, config: dict, log) -> int:
+    return run_job(lambda: fetch_data([wildcards.dataset], runtime_of(config).data_root, config.get("data_mirror"),
+                                      Path(output[0])), logs=(log[0],), pin=False)
+
+
 def complexity_rule(wildcards, output, log) -> int:
     return run_job(lambda: print(complexity(wildcards.method, wildcards.arch, wildcards.family, int(wildcards.classes),
                                             int(wildcards.size), Path(output[0]))), logs=(log[0],), pin=False)
@@ -245,7 +285,7 @@ def expected_errors() -> tuple[type[Exception], ...]:
     """The errors that carry their own one-line explanation and fix (bad input, a stale or missing run, a full
     disk): reported as that line, without a traceback."""
     from methods.data.errors import DatasetError   # methods.data imports torch: after the CPU kernels are pinned
-    errors = (ConfigError, DatasetError, ArtifactError, DiskFullError, SpecError, LayoutError)
+    errors = (ConfigError, DatasetError, ArtifactError, DiskFullError, SpecError, LayoutError, FetchError)
     if "torch" not in sys.modules:   # the engine's errors can only come from a job that loaded it
         return errors
     from methods.engine.trainer import RunError   # torch: only once the kernels are pinned
@@ -291,6 +331,9 @@ class _Tee:
             except OSError as error:
                 self.logs.remove(log)
                 self.terminal.write(f"(log {getattr(log, 'name', log)} dropped: {error.strerror or error})\n")
+
+    def isatty(self) -> bool:   # a progress line is redrawn only on a terminal, never into the logs
+        return False
 
     def flush(self) -> None:
         self.terminal.flush()

@@ -46,6 +46,7 @@ class Fetched:
     size: int
     url: str
     checked: list[str] = field(default_factory=list)   # which published checksums it matched ("size", "sha256", ...)
+    md5: str = ""
 
 
 def fetch(source: Source, folder: Path, retries: int = 3, backoff_s: float = 1.0, say=print,
@@ -54,7 +55,7 @@ def fetch(source: Source, folder: Path, retries: int = 3, backoff_s: float = 1.0
     time; a second waits for the first and reuses its file)."""
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / source.name
-    with _locked(folder / f".{source.name}.lock", say, source.name):
+    with locked(folder / f".{source.name}.lock", say, source.name):
         if target.exists():
             return _verified(source, target, target.as_uri())
         _check_space(source, folder)
@@ -62,11 +63,16 @@ def fetch(source: Source, folder: Path, retries: int = 3, backoff_s: float = 1.0
         for url in source.urls:
             if not _try(url, part, source, failures, retries, backoff_s, say, timeout_s):
                 continue
-            if part.exists() and (source.size is None or part.stat().st_size == source.size):
+            if not part.exists():
+                continue
+            try:
                 fetched = _verified(source, part, url)
-                part.replace(target)
-                fetched.path = target
-                return fetched
+            except FetchError as mismatch:   # kept aside; the next mirror may have the intact file
+                failures.append(str(mismatch))
+                continue
+            part.replace(target)
+            fetched.path = target
+            return fetched
         raise FetchError(f"{source.name}: no source gave it ({'; '.join(failures) or 'no URL'}); check the network "
                          f"or point the fetch at a mirror (config data_mirror or $FOCUSNET_DATA_MIRROR), or put the "
                          f"file at {target} by hand")
@@ -148,6 +154,29 @@ def _length(response, have: int) -> int | None:
 
 def _verified(source: Source, path: Path, url: str) -> Fetched:
     """The file's size and checksums against the published ones; a mismatch is moved aside (never used)."""
+    fetched, wrong = _compared(source, path, url)
+    if wrong:
+        aside = path.with_name(f"{source.name}.mismatch-{time.strftime('%Y%m%d-%H%M%S')}")
+        path.replace(aside)
+        kind, expected, got = wrong[0]
+        raise FetchError(f"{source.name} from {url}: {kind} {got}, expected {expected}; kept aside as {aside.name} "
+                         "and not unpacked: fetch it again (another mirror if it recurs), or, if the publisher "
+                         "re-released it, update its entry in config/datasets.yaml")
+    return fetched
+
+
+def verify_in_place(source: Source, path: Path) -> Fetched:
+    """A file the fetch does not own (a local archive, one the user put in place) checked where it is; a mismatch
+    is refused and the file left alone."""
+    fetched, wrong = _compared(source, path, path.as_uri())
+    if wrong:
+        kind, expected, got = wrong[0]
+        raise FetchError(f"{path}: {kind} {got}, expected {expected}; not unpacked: replace it with an intact copy "
+                         "(or, if the publisher re-released it, update its entry in config/datasets.yaml)")
+    return fetched
+
+
+def _compared(source: Source, path: Path, url: str) -> tuple[Fetched, list[tuple]]:
     size = path.stat().st_size
     digests = file_digests(path)
     checked, wrong = [], []
@@ -157,14 +186,7 @@ def _verified(source: Source, path: Path, url: str) -> Fetched:
         expected = getattr(source, kind)
         if expected:
             (checked if digests[kind] == expected.lower() else wrong).append((kind, expected, digests[kind]))
-    if wrong:
-        aside = path.with_name(f"{source.name}.mismatch-{time.strftime('%Y%m%d-%H%M%S')}")
-        path.replace(aside)
-        kind, expected, got = wrong[0]
-        raise FetchError(f"{source.name} from {url}: {kind} {got}, expected {expected}; kept aside as {aside.name} "
-                         "and not unpacked: fetch it again (another mirror if it recurs), or, if the publisher "
-                         "re-released it, update its entry in config/datasets.yaml")
-    return Fetched(path, digests["sha256"], size, url, [name for name, _, _ in checked])
+    return Fetched(path, digests["sha256"], size, url, [name for name, _, _ in checked], digests["md5"]), wrong
 
 
 def file_digests(path: Path) -> dict[str, str]:
@@ -197,7 +219,7 @@ def _gb(count: int) -> str:
 
 
 @contextmanager
-def _locked(path: Path, say, name: str):
+def locked(path: Path, say, name: str):
     """One fetch of a file at a time on this file system; a second waits, then finds the file there."""
     with open(path, "w") as handle:
         try:
@@ -250,12 +272,7 @@ def unpack(archive: Path, into: Path, strip: str = "") -> Path:
     into.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{into.name}.", dir=into.parent))
     try:
-        if zipfile.is_zipfile(archive):
-            _unzip(archive, scratch)
-        elif tarfile.is_tarfile(archive):
-            _untar(archive, scratch)
-        else:
-            raise FetchError(f"{archive.name}: neither a tar nor a zip archive; delete it and fetch again")
+        extract_into(archive, scratch)
         root = scratch / strip if strip else scratch
         if strip and not root.is_dir():
             raise FetchError(f"{archive.name}: has no top folder {strip!r}; its entry in config/datasets.yaml "
@@ -264,6 +281,16 @@ def unpack(archive: Path, into: Path, strip: str = "") -> Path:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return into
+
+
+def extract_into(archive: Path, folder: Path) -> None:
+    """A .tar(.gz/.xz) or .zip extracted into an existing folder, every member checked first (see unpack)."""
+    if zipfile.is_zipfile(archive):
+        _unzip(archive, folder)
+    elif tarfile.is_tarfile(archive):
+        _untar(archive, folder)
+    else:
+        raise FetchError(f"{archive.name}: neither a tar nor a zip archive; delete it and fetch again")
 
 
 def _inside(name: str, archive: Path) -> PurePosixPath:

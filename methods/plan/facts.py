@@ -63,6 +63,7 @@ def _facts(name: str, path: str) -> DatasetFacts:
         raise KeyError(f"unknown dataset {name!r}; known datasets ({path}): {', '.join(table)}")
     entry = _checked(path, name, table[name])
     entry.pop("published_md5", None)   # not a fact a run depends on (published_checksums): never in a protocol
+    entry.pop("fetch", None)           # where the files come from (fetch_entry): never in a protocol either
     for key in ("mean", "std", "milestones"):
         entry[key] = tuple(entry[key])
     return DatasetFacts(name=name, **entry)
@@ -72,6 +73,12 @@ def published_checksums(name: str, path: Path | None = None) -> dict[str, str]:
     """File name -> published MD5 of a dataset's files (config/datasets.yaml `published_md5`), or {}."""
     get_facts(name, path)   # the entry's checks
     return dict(_read(str(path or datasets_path()))[name].get("published_md5") or {})
+
+
+def fetch_entry(name: str, path: Path | None = None) -> dict | None:
+    """A dataset's files, where they come from and how they unpack (config/datasets.yaml `fetch`), or None."""
+    get_facts(name, path)   # the entry's checks
+    return _read(str(path or datasets_path()))[name].get("fetch")
 
 
 @lru_cache(maxsize=None)

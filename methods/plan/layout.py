@@ -11,6 +11,7 @@ from methods.plan import config
 
 RUN_DIR_PATTERN = "results/{preset}/{dataset}/{arch}/{run}/seed{seed}"
 DATA_STAMP_PATTERN = "results/{preset}/data/{dataset}"                # + .json (the data check's stamp), .log
+FETCH_RECORD_PATTERN = "results/fetched/{dataset}"                     # + .json (fetch-data's record), .log
 COMPLEXITY_PATTERN = "results/{preset}/complexity/{method}-{arch}-{family}-{classes}c-{size}px"   # + .json, .log
 
 # ASCII only ([0-9], never \d, which also matches other scripts' digits: `seed١` would name seed 1's directory)
@@ -58,6 +59,10 @@ def run_directories(root: Path, preset: str) -> list[Path]:
     """Every run directory of a preset under `root` that holds a metrics.json (finished runs)."""
     pattern = RUN_DIR_PATTERN.format(preset=preset, dataset="*", arch="*", run="*", seed="*")
     return sorted(path.parent.relative_to(root) for path in root.glob(f"{pattern}/metrics.json"))
+
+
+def fetch_record_path(dataset: str) -> Path:
+    return Path(FETCH_RECORD_PATTERN.format(dataset=dataset) + ".json")
 
 
 def stamp_path(preset: str, dataset: str) -> Path:

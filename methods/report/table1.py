@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from methods.plan import config
-from methods.runs.checksums import checksum_status
+from methods.runs.checksums import checksum_status, fetch_status
 from methods.plan.facts import published_checksums
 from methods.plan.grid import table_names
 from methods.plan.layout import stamp_path, table_target
@@ -51,7 +51,8 @@ def table1_frame(preset: str, root: Path = Path(".")):
             record[f"{column} paper"] = int(paper[("table1", row, column, "count")])
         record["status"] = ("not checked" if stamp is None else "as the paper" if all(
             record[f"{c} ours"] == record[f"{c} paper"] for c in COLUMNS) else "differs")
-        record["files"] = checksum_status(stamp and stamp.get("copy"), published_checksums(dataset))
+        record["files"] = (checksum_status(stamp and stamp.get("copy"), published_checksums(dataset))
+                           + fetch_status(stamp and stamp.get("fetched")))
         records.append(record)
     return pd.DataFrame(records)
 

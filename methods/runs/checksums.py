@@ -47,3 +47,13 @@ def checksum_status(digests: dict | None, published: dict[str, str]) -> str:
     if differing:
         return "DIFFERS from the published MD5: " + ", ".join(differing)
     return f"matches the published MD5 ({len(compared)} files)"
+
+
+def fetch_status(fetched: dict | None) -> str:
+    """Table 1's words for how a copy was fetched: whether every file matched a published checksum."""
+    if not fetched or fetched.get("how") == "in place":
+        return ""
+    unmatched = [item["name"] for item in fetched["files"] if not set(item["matched"]) & {"sha256", "md5"}]
+    if unmatched:
+        return f"; fetched {fetched['when'][:10]}, no published checksum for {', '.join(unmatched)} (sha256 recorded)"
+    return f"; fetched {fetched['when'][:10]}, every archive matched its published checksum"

@@ -3,10 +3,11 @@ from functools import lru_cache, partial
 
 from methods.plan.gpus import visible_gpus
 from methods.plan import config as suite_config
+from methods.plan.facts import fetch_entry
 from methods.plan.grid import (RunPlan, build_table, donor_for, parse_seeds, preset_of_target, required_runs, table_names,
                                table_targets)
-from methods.plan.layout import (COMPLEXITY_PATTERN, DATA_STAMP_PATTERN, RUN_DIR_PATTERN, complexity_path,
-                                 stamp_path, table_target)
+from methods.plan.layout import (COMPLEXITY_PATTERN, DATA_STAMP_PATTERN, FETCH_RECORD_PATTERN, RUN_DIR_PATTERN,
+                                 complexity_path, stamp_path, table_target)
 from methods.plan.protocol import LaunchShape, check_spec, launch_shape, resolve
 from methods.plan.slurm import misfit, partition_limits, report_pending
 from methods.plan.snakemake_session import Invocation
@@ -105,6 +106,19 @@ def checked_spec(spec):
     """The run's preset, dataset, arch, method and options (and its reference's), checked torch-free, once."""
     check_spec(spec)
     return spec
+
+
+def fetch_inputs(wc) -> list:
+    """A data check's fetch record, for a real dataset that config/datasets.yaml can fetch: asked for while the
+    check's stamp is not there yet, and kept once the record exists, so the set of its inputs never changes after
+    its first run (a committed stamp asks for no fetch, and the runs that read it never see one). Off with
+    --config fetch_data=false (data put in place by hand)."""
+    if not config.get("fetch_data", True) or suite_config.preset(wc.preset)["data_source"] != "real":
+        return []
+    if not fetch_entry(wc.dataset):
+        return []
+    record = f"{FETCH_RECORD_PATTERN}.json".format(dataset=wc.dataset)
+    return [record] if not stamp_path(wc.preset, wc.dataset).exists() or os.path.exists(record) else []
 
 
 def retrain_requested(wc) -> bool:

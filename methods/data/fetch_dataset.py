@@ -6,16 +6,19 @@ its files against what this one measured where no checksum is published. Account
 downloaded: their archives are verified and unpacked from where the user put them. Stdlib only (no torch)."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
+import tarfile
 import tempfile
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import methods
-from methods.data.fetch import FetchError, Fetched, Source, extract_into, fetch, locked, verify_in_place
+from methods.data.fetch import (FetchError, Fetched, Source, extract_into, fetch, free_bytes, locked,
+                                 verify_in_place)
 
 MIRROR_VARIABLE = "FOCUSNET_DATA_MIRROR"
 
@@ -24,7 +27,7 @@ MIRROR_VARIABLE = "FOCUSNET_DATA_MIRROR"
 class FileEntry:
     source: Source
     unpack_into: str        # the folder under data_root that the archive unpacks into (or the file is placed in)
-    is_archive: bool
+    unpack: str = "archive"   # archive | copy | imagenet_train | imagenet_val | devkit (see _place)
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ def fetch_plan(dataset: str, entry: dict, root_dir: str | None) -> DatasetFetch:
     files = tuple(FileEntry(Source(item["name"], tuple(url.replace("{project}", str(methods.PROJECT_ROOT))
                                                        for url in item.get("urls", ())),
                                    item.get("size"), item.get("sha256"), item.get("md5")),
-                            item["unpack_into"], item.get("unpack", "archive") == "archive")
+                            item["unpack_into"], item.get("unpack", "archive"))
                   for item in entry["files"])
     return DatasetFetch(dataset, root_dir, files, entry.get("account_only"), entry.get("note"))
 
@@ -138,14 +141,12 @@ def _assemble(plan: DatasetFetch, fetched: list[Fetched], data_root: Path, targe
     data_root.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".fetch-{plan.dataset}.", dir=data_root))
     try:
+        _check_unpack_space(plan, fetched, data_root)
+        by_kind = {entry.unpack: got.path for entry, got in zip(plan.files, fetched, strict=True)}
         for entry, got in zip(plan.files, fetched, strict=True):
             into = scratch / entry.unpack_into
             into.mkdir(parents=True, exist_ok=True)
-            if entry.is_archive:
-                say(f"{plan.dataset}: unpacking {got.path.name}")
-                extract_into(got.path, into)
-            else:
-                shutil.copy2(got.path, into / entry.source.name)
+            _place(entry, got.path, into, by_kind, say)
         built = scratch / plan.root_dir
         if not built.is_dir():
             raise FetchError(f"{plan.dataset}: its files did not make {plan.root_dir}/ (they made "
@@ -155,6 +156,92 @@ def _assemble(plan: DatasetFetch, fetched: list[Fetched], data_root: Path, targe
         built.rename(target)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _place(entry: FileEntry, path: Path, into: Path, by_kind: dict[str, Path], say) -> None:
+    """One file into the scratch layout: an archive unpacked, a file copied as it is; ILSVRC2012's train tar (one tar
+    per class inside) unpacked into <wnid>/ folders, its val images sorted into <wnid>/ folders by the devkit's
+    labels; the devkit itself only read."""
+    if entry.unpack == "copy":
+        shutil.copy2(path, into / entry.source.name)
+    elif entry.unpack == "archive":
+        say(f"{entry.source.name}: unpacking")
+        extract_into(path, into)
+    elif entry.unpack == "imagenet_train":
+        say(f"{entry.source.name}: unpacking one tar per class")
+        imagenet_train_into(path, into)
+    elif entry.unpack == "imagenet_val":
+        if "devkit" not in by_kind:
+            raise FetchError(f"{entry.source.name}: sorting the val images needs the devkit; its `fetch` entry in "
+                             "config/datasets.yaml lists no file with unpack: devkit")
+        say(f"{entry.source.name}: sorting the images into class folders by the devkit's labels")
+        imagenet_val_into(path, by_kind["devkit"], into)
+    elif entry.unpack != "devkit":
+        raise FetchError(f"{entry.source.name}: unknown unpack {entry.unpack!r} in config/datasets.yaml")
+
+
+def imagenet_train_into(archive: Path, into: Path) -> None:
+    """ILSVRC2012_img_train.tar: one `<wnid>.tar` per class, each unpacked into `<wnid>/`, streamed (the inner tars
+    are never written out)."""
+    with tarfile.open(archive) as outer:
+        for member in outer:
+            inner_name = PurePosixPath(member.name)
+            if not member.isfile() or inner_name.suffix != ".tar" or len(inner_name.parts) != 1:
+                raise FetchError(f"{archive.name}: member {member.name!r} is not a class tar (<wnid>.tar); this is "
+                                 "not ILSVRC2012_img_train.tar")
+            folder = into / inner_name.stem
+            folder.mkdir()
+            with tarfile.open(fileobj=outer.extractfile(member)) as inner:
+                for image in inner:
+                    _write_flat(inner, image, folder, f"{archive.name}/{member.name}")
+
+
+def imagenet_val_into(archive: Path, devkit: Path, into: Path) -> None:
+    """ILSVRC2012_img_val.tar's 50,000 images into `<wnid>/` folders: the devkit's ground truth gives each image's
+    ILSVRC2012_ID (in file-name order), its meta.mat the ID's WNID (what torchvision's parse_devkit_archive reads)."""
+    wnid_of_image = _val_labels(devkit)
+    with tarfile.open(archive) as opened:
+        for member in opened:
+            name = PurePosixPath(member.name).name
+            if name not in wnid_of_image:
+                raise FetchError(f"{archive.name}: {member.name!r} has no label in {devkit.name}; are they of the "
+                                 "same release (ILSVRC2012)?")
+            folder = into / wnid_of_image[name]
+            folder.mkdir(exist_ok=True)
+            _write_flat(opened, member, folder, archive.name)
+
+
+def _val_labels(devkit: Path) -> dict[str, str]:
+    """val image file name -> WNID, from ILSVRC2012_devkit_t12.tar.gz."""
+    from scipy.io import loadmat   # imported here: scipy is slow to import and only ImageNet's devkit needs it
+    with tarfile.open(devkit) as opened:
+        files = {PurePosixPath(m.name).name: m for m in opened if m.isfile()}
+        missing = [n for n in ("meta.mat", "ILSVRC2012_validation_ground_truth.txt") if n not in files]
+        if missing:
+            raise FetchError(f"{devkit.name}: has no {', '.join(missing)}; this is not ILSVRC2012_devkit_t12")
+        synsets = loadmat(io.BytesIO(opened.extractfile(files["meta.mat"]).read()), squeeze_me=True)["synsets"]
+        truth = opened.extractfile(files["ILSVRC2012_validation_ground_truth.txt"]).read().decode().split()
+    wnid_of_id = {int(row["ILSVRC2012_ID"]): str(row["WNID"]) for row in synsets if int(row["num_children"]) == 0}
+    return {f"ILSVRC2012_val_{index:08d}.JPEG": wnid_of_id[int(label)] for index, label in enumerate(truth, 1)}
+
+
+def _write_flat(opened: tarfile.TarFile, member: tarfile.TarInfo, folder: Path, where: str) -> None:
+    """A regular file of a tar written into `folder` under its own name; anything else refused."""
+    name = PurePosixPath(member.name).name
+    if not member.isfile() or name in ("", ".", "..") or PurePosixPath(member.name).is_absolute() or \
+            ".." in PurePosixPath(member.name).parts:
+        raise FetchError(f"{where}: member {member.name!r} is not a plain image file inside its folder; refused")
+    with opened.extractfile(member) as source, open(folder / name, "wb") as out:
+        shutil.copyfileobj(source, out, 1 << 20)
+
+
+def _check_unpack_space(plan: DatasetFetch, fetched: list[Fetched], data_root: Path) -> None:
+    """What the archives unpack to (taken as their size: JPEGs do not compress) must fit beside the data."""
+    needed = sum(got.size for entry, got in zip(plan.files, fetched) if entry.unpack not in ("devkit",))
+    free = free_bytes(data_root)
+    if free < needed:
+        raise FetchError(f"{plan.dataset}: {needed / 1e9:.2f} GB needed in {data_root} to unpack it, "
+                         f"{free / 1e9:.2f} GB free; free some space or point data_root at a larger disk")
 
 
 def read_record(downloads: Path) -> dict | None:

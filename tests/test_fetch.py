@@ -186,3 +186,12 @@ def test_two_fetches_of_one_file_at_once_download_it_once(server, tmp_path):
         thread.join()
     assert [r.path.read_bytes() == body for r in results] == [True, True]
     assert [path for path, _ in handler.log] == ["/a.bin"]
+
+
+def test_a_log_gets_one_line_per_file_with_its_size_and_rate(server, tmp_path):
+    handler, base = server
+    body = payload(3_000_000)
+    handler.files["/big.bin"] = body
+    said = []
+    fetch(source_of("big.bin", body, f"{base}/big.bin"), tmp_path, say=said.append)
+    assert len(said) == 1 and said[0].startswith("big.bin: 3.0 MB in ") and "MB/s" in said[0], said

@@ -234,33 +234,35 @@ def locked(path: Path, say, name: str):
 
 
 class _Progress:
-    """Bytes, rate and time left: on a terminal one line redrawn, in a log a line every tenth of the file."""
+    """Bytes, rate and time left: on a terminal one line redrawn as the file comes; in a log (not a terminal) one
+    line per file, when it is whole."""
 
     def __init__(self, name: str, total: int | None, start: int, say):
         self.name, self.total, self.done_bytes, self.start_bytes, self.say = name, total, start, start, say
-        self.started, self.tenth = time.time(), -1
+        self.started, self.drawn = time.time(), 0.0
         self.interactive = sys.stderr.isatty()
 
     def advance(self, count: int) -> None:
         self.done_bytes += count
-        if not self.total:
-            return
-        tenth = 10 * self.done_bytes // self.total
-        if self.interactive or tenth > self.tenth:
-            self.tenth = tenth
-            elapsed = max(time.time() - self.started, 1e-6)
-            rate = (self.done_bytes - self.start_bytes) / elapsed
-            left = (self.total - self.done_bytes) / rate if rate else float("inf")
-            line = (f"{self.name}: {self.done_bytes / 1e6:.1f} of {self.total / 1e6:.1f} MB, {rate / 1e6:.1f} MB/s, "
-                    f"{left:.0f} s left")
-            if self.interactive:
-                print("\r" + line, end="", file=sys.stderr, flush=True)
-            else:
-                self.say(line)
+        if self.interactive and self.total and time.time() - self.drawn > 0.2:
+            self.drawn = time.time()
+            print("\r" + self._line(), end="", file=sys.stderr, flush=True)
 
     def done(self) -> None:
         if self.interactive:
-            print(file=sys.stderr)
+            print("\r" + self._line(), file=sys.stderr, flush=True)
+        else:
+            self.say(self._line())
+
+    def _line(self) -> str:
+        elapsed = max(time.time() - self.started, 1e-6)
+        rate = (self.done_bytes - self.start_bytes) / elapsed
+        if not self.total or self.done_bytes >= self.total:
+            resumed = f", resumed at {self.start_bytes / 1e6:.1f} MB" if self.start_bytes else ""
+            return f"{self.name}: {self.done_bytes / 1e6:.1f} MB in {elapsed:.0f} s, {rate / 1e6:.1f} MB/s{resumed}"
+        left = (self.total - self.done_bytes) / rate if rate else float("inf")
+        return (f"{self.name}: {self.done_bytes / 1e6:.1f} of {self.total / 1e6:.1f} MB, {rate / 1e6:.1f} MB/s, "
+                f"{left:.0f} s left")
 
 
 def unpack(archive: Path, into: Path, strip: str = "") -> Path:

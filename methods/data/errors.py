@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from methods.plan.facts import DatasetFacts
+from methods.plan.facts import DatasetFacts, fetch_entry
 
 
 class DatasetError(Exception):
@@ -11,7 +11,16 @@ class DatasetError(Exception):
 
 
 def where_to_get(facts: DatasetFacts) -> str:
-    return f"Expected layout: {facts.layout}. Get it from: {facts.get_it}."
+    fetch = (f" Or let the suite fetch it: python -m methods fetch-data {facts.name}."
+             if _fetchable(facts.name) else "")
+    return f"Expected layout: {facts.layout}. Get it from: {facts.get_it}.{fetch}"
+
+
+def _fetchable(name: str) -> bool:
+    try:
+        return bool(fetch_entry(name))
+    except KeyError:   # facts made up for a test, of no dataset in config/datasets.yaml
+        return False
 
 
 def missing_data(facts: DatasetFacts, looked_in: Path | str, what: str) -> DatasetError:

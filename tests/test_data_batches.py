@@ -288,3 +288,21 @@ def test_a_worker_that_dies_is_one_line_naming_the_batch():
                                            r"num_workers") as caught:
         list(stream)
     assert "\n" not in str(caught.value)
+
+
+def test_in_a_distributed_run_loader_workers_start_from_a_fork_server_and_read_the_same_batches(tmp_path):
+    """A worker forked from a process whose gloo threads hold a lock can wait on it forever (seen once: a 2-process
+    run hung before its first batch), so under torch.distributed the workers start from a fork server instead."""
+    import torch.distributed as dist
+    forked = make_batches(gradient_split(), WOOF, train=True, batch_size=3, device="cpu", seed=0, epoch=4,
+                          num_workers=2)
+    assert forked.loader.multiprocessing_context is None
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        served = make_batches(gradient_split(), WOOF, train=True, batch_size=3, device="cpu", seed=0, epoch=4,
+                              num_workers=2)
+        assert served.loader.multiprocessing_context.get_start_method() == "forkserver"
+        for (forked_images, forked_labels), (served_images, served_labels) in zip(forked, served, strict=True):
+            assert torch.equal(forked_images, served_images) and torch.equal(forked_labels, served_labels)
+    finally:
+        dist.destroy_process_group()

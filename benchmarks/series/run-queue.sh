@@ -7,7 +7,9 @@
 # Each line runs `python -m methods ...` inside a git worktree pinned at <commit> ($WORKTREES/<commit>, made on first
 # use): the commit that defines the run's protocol, so refactors on main never move code under a run in flight.
 # Results stay in that worktree until copied to main and committed (benchmarks/series/collect.sh). Runs go through the normal path, with portable
-# CPU kernels (--cpu-isa avx2). Restartable: a finished run is skipped and an interrupted one resumes from its last.pt.
+# CPU kernels (--cpu-isa avx2). Restartable: a finished run (in its worktree, or committed in this checkout) is skipped
+# and an interrupted one resumes from its last.pt. On a fresh host (worktrees gone) a committed reference's record is
+# copied into the new worktree, and the trainer rebuilds its weights by a verified retraining.
 # A run with a reference waits for that reference's weights when the reference is itself in the queue, so two workers
 # never train one reference twice. Lines appended to the queue while it runs are picked up.
 #
@@ -48,8 +50,22 @@ reference_of() {   # results/<p>/<d>/<a>/<run>@<ref-arch>.<ref-run>/seed<k> -> r
   echo "$(dirname "$(dirname "$(dirname "$dir")")")/${ref%%.*}/${ref#*.}/$seed"
 }
 
+committed() {   # a run whose record the checkout holds (collected and committed): finished, on any host
+  [ -e "$REPO/$1/metrics.json" ]
+}
+
+adopt_record() {   # a committed reference's record copied into a worktree pinned before it was committed (the
+  local tree=$1 ref=$2 name   # trainer then rebuilds its weights by a verified retraining)
+  committed "$ref" && [ ! -e "$tree/$ref/metrics.json" ] || return 0
+  mkdir -p "$tree/$ref"
+  for name in metrics.json epochs.csv; do
+    if [ -e "$REPO/$ref/$name" ]; then cp -p "$REPO/$ref/$name" "$tree/$ref/$name"; fi
+  done
+}
+
 wait_for_reference() {   # only for a reference this series trains (a committed one is rebuilt by the trainer)
   local tree=$1 ref=$2
+  committed "$ref" && return 0
   grep -q " train $ref\$" "$QUEUE" "$QUEUE.seen" || return 0
   while [ ! -e "$tree/$ref/model.pt" ]; do
     sleep 60
@@ -70,8 +86,9 @@ worker() {
           --install-weights --cpu-isa avx2) || echo "worker $1: verify $tree $dir FAILED"
     else
       [ -e "$tree/$dir/metrics.json" ] && continue
+      committed "$dir" && continue   # a fresh host: the worktrees are new, the checkout has what finished
       ref=$(reference_of "$dir")
-      [ -n "$ref" ] && wait_for_reference "$tree" "$ref"
+      [ -n "$ref" ] && adopt_record "$tree" "$ref" && wait_for_reference "$tree" "$ref"
       echo "worker $1: $(date -u +%FT%TZ) start $command $tree $dir"
       (cd "$tree" && "$PY" -m methods train "$dir" --data-root "$DATA_ROOT" --threads 1 --num-workers 0 \
           --cpu-isa avx2 --log "$dir/train.log") || echo "worker $1: train $tree $dir FAILED"

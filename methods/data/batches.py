@@ -1,6 +1,7 @@
 """Batches for one epoch: deterministic order from (seed, epoch), augmentation, normalisation, on the device."""
 from __future__ import annotations
 
+import multiprocessing
 import signal
 
 from collections.abc import Iterator
@@ -202,7 +203,8 @@ class LoaderBatches:
         self.loader = DataLoader(dataset, batch_sampler=[batch.tolist() for batch in batches],
                                  num_workers=num_workers, pin_memory=device.type == "cuda",
                                  generator=torch.Generator().manual_seed(loader_seed),
-                                 worker_init_fn=ignore_stop_signals if num_workers else None)
+                                 worker_init_fn=ignore_stop_signals if num_workers else None,
+                                 multiprocessing_context=worker_start(num_workers))
         self.device = device
 
     def __len__(self) -> int:
@@ -229,6 +231,17 @@ class LoaderBatches:
 
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+
+
+def worker_start(num_workers: int) -> str | None:
+    """How loader workers start: forked (the default) from a single process; from a fork server where
+    torch.distributed runs, since its communication threads may hold a lock at the moment of a fork, and a worker
+    forked then waits on that lock forever (seen: a 2-process gloo run whose worker hung before its first batch)."""
+    if num_workers and torch.distributed.is_available() and torch.distributed.is_initialized():
+        # the server imports these once; each worker forked from it then starts in milliseconds, not seconds
+        multiprocessing.set_forkserver_preload(["torch", "torchvision", "methods.data"])
+        return "forkserver"
+    return None
 
 
 def ignore_stop_signals(_worker_id: int) -> None:

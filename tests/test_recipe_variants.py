@@ -37,8 +37,8 @@ def test_the_classic_form_swaps_activation_and_pooling_only():
 def test_he_initialisation_draws_kaiming_normal_weights_with_zero_biases():
     he = lenet("lenet5_he")
     first = he.embedding[1]                              # Linear 400 -> 120: std sqrt(2 / 400) = 0.0707
-    assert float(first.weight.std()) == pytest.approx((2 / 400) ** 0.5, rel=0.05)
-    assert all(float(m.bias.abs().max()) == 0 for m in he.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
+    assert float(first.weight.detach().std()) == pytest.approx((2 / 400) ** 0.5, rel=0.05)
+    assert all(float(m.bias.detach().abs().max()) == 0 for m in he.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
 
 
 def spec(run: str, arch: str = "lenet5") -> RunSpec:

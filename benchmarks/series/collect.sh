@@ -3,7 +3,8 @@
 # that a worktree trained (its metrics.json untracked there) and that is not here yet (or differs), its metrics.json,
 # epochs.csv and logs (weights, checkpoints and restore/ stay behind: they are never committed). Prints each run
 # copied. A run whose protocol hash differs from what this checkout resolves is refused, naming it: the series
-# must train what main would train.
+# must train what main would train. A verified.json that a worktree's `verify --record` wrote beside a record this
+# checkout holds (identical metrics.json) is copied too.
 #
 #   benchmarks/series/collect.sh [<commit> ...]      (default: every worktree under $WORKTREES)
 set -euo pipefail
@@ -32,5 +33,14 @@ for commit in "${commits[@]}"; do
       if [ -e "$tree/$dir/$name" ]; then cp -p "$tree/$dir/$name" "$dir/$name"; fi
     done
     echo "$dir (from $commit)"
+  done
+  # a check (verify --record) made in a worktree that holds the run's record: its verified.json comes back too
+  git -C "$tree" status --porcelain --untracked-files=all -- results | sed -n 's|^.. \(results/.*/verified.json\)$|\1|p' | sort |
+      while read -r check; do
+    dir=$(dirname "$check")
+    cmp -s "$tree/$dir/metrics.json" "$dir/metrics.json" || continue   # not this checkout's record
+    cmp -s "$tree/$check" "$check" && continue
+    cp -p "$tree/$check" "$check"
+    echo "$check (checked at $commit)"
   done
 done

@@ -3,6 +3,8 @@
 #
 #   <commit> train <run dir>
 #   <commit> verify <run dir>          (retrain a committed run whose weights are not here; install them if identical)
+#   <commit> verify <run dir> <epochs> (retrain its first epochs and record the check in its verified.json: pin the
+#                                       line at a commit that holds the record; collect.sh brings the check back)
 #
 # Each line runs `python -m methods ...` inside a git worktree pinned at <commit> ($WORKTREES/<commit>, made on first
 # use): the commit that defines the run's protocol, so refactors on main never move code under a run in flight.
@@ -73,14 +75,19 @@ wait_for_reference() {   # only for a reference this series trains (a committed 
 }
 
 worker() {
-  local line commit tree command dir ref
+  local line commit tree command dir epochs ref
   while true; do
     line=$(next_line)
     [ -z "$line" ] && return
     [[ $line == \#* ]] && continue
-    read -r commit command dir <<< "$line"
+    read -r commit command dir epochs <<< "$line"
     tree=$(worktree_at "$commit") || { echo "worker $1: no worktree for $commit: $line SKIPPED"; continue; }
-    if [ "$command" = verify ]; then
+    if [ "$command" = verify ] && [ -n "$epochs" ]; then
+      [ -n "$(git -C "$tree" status --porcelain --untracked-files=all -- "$dir/verified.json")" ] && continue   # checked in this worktree
+      echo "worker $1: $(date -u +%FT%TZ) start verify of $epochs epochs $tree $dir"
+      (cd "$tree" && "$PY" -m methods verify "$dir" --epochs "$epochs" --data-root "$DATA_ROOT" --record \
+          --cpu-isa avx2) || echo "worker $1: verify $tree $dir FAILED"
+    elif [ "$command" = verify ]; then
       [ -e "$tree/$dir/model.pt" ] && continue
       (cd "$tree" && "$PY" -m methods verify "$dir" --data-root "$DATA_ROOT" --scratch "$SCRATCH" --record \
           --install-weights --cpu-isa avx2) || echo "worker $1: verify $tree $dir FAILED"

@@ -17,7 +17,7 @@ commits=("$@")
 for commit in "${commits[@]}"; do
   tree="$WORKTREES/$commit"
   [ -d "$tree/results" ] || continue
-  git -C "$tree" ls-files --others --exclude-standard -- results | grep '/metrics.json$' | sort | while read -r record; do
+  git -C "$tree" ls-files --others --exclude-standard -- results | { grep '/metrics.json$' || true; } | sort | while read -r record; do
     dir=$(dirname "$record")
     if [ -e "$dir/metrics.json" ] && cmp -s "$tree/$dir/metrics.json" "$dir/metrics.json"; then
       continue

@@ -15,7 +15,8 @@
 # A run with a reference waits for that reference's weights when the reference is itself in the queue, so two workers
 # never train one reference twice. Lines appended to the queue while it runs are picked up.
 #
-#   setsid nohup benchmarks/series/run-queue.sh benchmarks/series/<first>.queue [<next>.queue ...] > series.log 2>&1 &
+#   START_UNTIL='+135 minutes' setsid nohup benchmarks/series/run-queue.sh benchmarks/series/<first>.queue [<next>.queue ...] \
+#       >> series.log 2>&1 &
 #
 # The workers consume a live copy of the queue files, in the order given ($WORKTREES/<first>.queue.live, made afresh
 # at each start); append to it (under its .lock) to add runs. DATA_ROOT (default ../shared/datasets) holds the data.
@@ -25,6 +26,9 @@ DATA_ROOT=$(realpath "${DATA_ROOT:-$(dirname "$0")/../../../shared/datasets}")
 PY=${PY:-$(realpath -s "$(dirname "$0")/../../.venv/bin/python")}   # -s: a venv's python is a symlink
 SCRATCH=${SCRATCH:-/tmp/focusnet-rebuild}
 WORKERS=${WORKERS:-2}
+# START_UNTIL: no run starts after this time (what `date -d` reads: "14:25", "+135 minutes"); the ones in flight
+# finish. A host does not outlive its session, so a run that cannot finish before the session ends is wasted.
+DEADLINE=$([ -n "${START_UNTIL:-}" ] && date -d "$START_UNTIL" +%s || echo "")
 REPO=$(realpath "$(dirname "$0")/../..")
 WORKTREES=${WORKTREES:-$(realpath "$REPO/..")/worktrees}
 mkdir -p "$WORKTREES"
@@ -77,6 +81,10 @@ wait_for_reference() {   # only for a reference this series trains (a committed 
 worker() {
   local line commit tree command dir epochs ref
   while true; do
+    if [ -n "$DEADLINE" ] && [ "$(date +%s)" -ge "$DEADLINE" ]; then
+      echo "worker $1: $(date -u +%FT%TZ) past START_UNTIL ($START_UNTIL): no new run; the queue keeps the rest"
+      return
+    fi
     line=$(next_line)
     [ -z "$line" ] && return
     [[ $line == \#* ]] && continue

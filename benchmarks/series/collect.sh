@@ -3,8 +3,8 @@
 # that a worktree trained (its metrics.json untracked there) and that is not here yet (or differs), its metrics.json,
 # epochs.csv and logs (weights, checkpoints and restore/ stay behind: they are never committed). Prints each run
 # copied. A run whose protocol hash differs from what this checkout resolves is refused, naming it: the series
-# must train what main would train. A verified.json that a worktree's `verify --record` wrote beside a record this
-# checkout holds (identical metrics.json) is copied too.
+# must train what main would train. The checks a worktree's `verify --record` wrote beside a record this checkout
+# holds (identical metrics.json) are added to that run's verified.json here.
 #
 #   benchmarks/series/collect.sh [<commit> ...]      (default: every worktree under $WORKTREES)
 set -euo pipefail
@@ -39,8 +39,18 @@ for commit in "${commits[@]}"; do
       while read -r check; do
     dir=$(dirname "$check")
     cmp -s "$tree/$dir/metrics.json" "$dir/metrics.json" || continue   # not this checkout's record
-    cmp -s "$tree/$check" "$check" && continue
-    cp -p "$tree/$check" "$check"
-    echo "$check (checked at $commit)"
+    # the checks the worktree made are added to those the checkout holds (a worktree pinned before a check was
+    # committed lacks it: copying its file over would drop that check)
+    added=$("$PY" -c "
+import json, sys
+from pathlib import Path
+from methods.runs.files import save_json
+made, held = Path(sys.argv[1]), Path(sys.argv[2])
+kept = json.loads(held.read_text()) if held.exists() else []
+added = [check for check in json.loads(made.read_text()) if check not in kept]
+if added:
+    save_json(kept + added, held)
+print(len(added))" "$tree/$check" "$check")
+    [ "$added" = 0 ] || echo "$check (checked at $commit: $added added)"
   done
 done

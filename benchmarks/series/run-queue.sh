@@ -92,6 +92,7 @@ worker() {
     tree=$(worktree_at "$commit") || { echo "worker $1: no worktree for $commit: $line SKIPPED"; continue; }
     if [ "$command" = verify ] && [ -n "$epochs" ]; then
       [ -n "$(git -C "$tree" status --porcelain --untracked-files=all -- "$dir/verified.json")" ] && continue   # checked in this worktree
+      git -C "$REPO" diff --quiet "$commit" -- "$dir/verified.json" || continue   # or checked and committed since
       echo "worker $1: $(date -u +%FT%TZ) start verify of $epochs epochs $tree $dir"
       (cd "$tree" && "$PY" -m methods verify "$dir" --epochs "$epochs" --data-root "$DATA_ROOT" --record \
           --cpu-isa avx2) || echo "worker $1: verify $tree $dir FAILED"

@@ -32,6 +32,7 @@ DEADLINE=$([ -n "${START_UNTIL:-}" ] && date -d "$START_UNTIL" +%s || echo "")
 REPO=$(realpath "$(dirname "$0")/../..")
 WORKTREES=${WORKTREES:-$(realpath "$REPO/..")/worktrees}
 mkdir -p "$WORKTREES"
+git -C "$REPO" worktree prune   # worktrees registered by a host that is gone would refuse to be made again
 QUEUE="$WORKTREES/$(basename "$PLAN").live"
 cat "$@" > "$QUEUE"
 : > "$QUEUE.seen"

@@ -26,6 +26,8 @@ DATA_ROOT=$(realpath "${DATA_ROOT:-$(dirname "$0")/../../../shared/datasets}")
 PY=${PY:-$(realpath -s "$(dirname "$0")/../../.venv/bin/python")}   # -s: a venv's python is a symlink
 SCRATCH=${SCRATCH:-/tmp/focusnet-rebuild}
 WORKERS=${WORKERS:-2}
+POLL_S=${POLL_S:-60}         # how often a run waiting for its reference's weights looks again
+STAGGER_S=${STAGGER_S:-5}    # between the workers' starts
 # START_UNTIL: no run starts after this time (what `date -d` reads: "14:25", "+135 minutes"); the ones in flight
 # finish. A host does not outlive its session, so a run that cannot finish before the session ends is wasted.
 DEADLINE=$([ -n "${START_UNTIL:-}" ] && date -d "$START_UNTIL" +%s || echo "")
@@ -75,7 +77,7 @@ wait_for_reference() {   # only for a reference this series trains (a committed 
   committed "$ref" && return 0
   grep -q " train $ref\$" "$QUEUE" "$QUEUE.seen" || return 0
   while [ ! -e "$tree/$ref/model.pt" ]; do
-    sleep 60
+    sleep "$POLL_S"
   done
 }
 
@@ -117,6 +119,6 @@ worker() {
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 for n in $(seq 1 "$WORKERS"); do
   worker "$n" &
-  sleep 5
+  sleep "$STAGGER_S"
 done
 wait

@@ -1,5 +1,5 @@
-"""What starting the DataLoader workers from a fork server costs (methods/data/batches.py worker_start, used in
-distributed runs) against forking them: the time to each epoch's first batch, 2 workers, the synthetic Imagewoof
+"""What starting the DataLoader workers from a fork server costs (methods/data/batches.py loader_context, which
+the engine's Group asks for in distributed runs) against forking them: the time to each epoch's first batch, 2 workers, the synthetic Imagewoof
 split at 64 px, the loader the trainer builds. benchmarks/loader-worker-start.md:
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/loader_worker_start.py fork
@@ -17,12 +17,12 @@ from methods.data import get_facts, load_splits, make_batches
 def main(start: str, epochs: int = 4) -> None:
     facts = get_facts("imagewoof").replace(image_size=64)
     train, _ = load_splits(facts, "synthetic", None, synthetic={"train_per_class": 20, "val_per_class": 1})
-    if start == "forkserver":   # what a distributed run is: the trainer's loader then starts a fork server
+    if start == "forkserver":   # what a distributed run is: a process group, and a loader asked to start a fork server
         dist.init_process_group("gloo", init_method=f"file://{tempfile.mkdtemp()}/store", rank=0, world_size=1)
     for epoch in range(epochs):
         began = time.perf_counter()
         batches = make_batches(train, facts, train=True, batch_size=32, device="cpu", seed=0, epoch=epoch,
-                               num_workers=2)
+                               num_workers=2, worker_start=start)
         stream = iter(batches)
         next(stream)
         first = time.perf_counter() - began

@@ -11,6 +11,8 @@ from PIL import Image
 from torchvision import transforms
 
 from methods.data import DatasetError, FileSplit, TensorSplit, get_facts, load_splits, make_batches
+from methods.engine.distributed import Group, Solo
+from methods.plan.world import World
 
 CIFAR = get_facts("cifar10")
 
@@ -292,17 +294,26 @@ def test_a_worker_that_dies_is_one_line_naming_the_batch():
 
 def test_in_a_distributed_run_loader_workers_start_from_a_fork_server_and_read_the_same_batches(tmp_path):
     """A worker forked from a process whose gloo threads hold a lock can wait on it forever (seen once: a 2-process
-    run hung before its first batch), so under torch.distributed the workers start from a fork server instead."""
+    run hung before its first batch), so the engine's Group asks for workers started from a fork server instead;
+    under a real process group they read the same batches as forked ones."""
     import torch.distributed as dist
+    assert Solo().worker_start == "fork"
+    assert Group(World(0, 2, 0)).worker_start == "forkserver"
     forked = make_batches(gradient_split(), WOOF, train=True, batch_size=3, device="cpu", seed=0, epoch=4,
                           num_workers=2)
     assert forked.loader.multiprocessing_context is None
     dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
     try:
         served = make_batches(gradient_split(), WOOF, train=True, batch_size=3, device="cpu", seed=0, epoch=4,
-                              num_workers=2)
+                              num_workers=2, worker_start=Group.worker_start)
         assert served.loader.multiprocessing_context.get_start_method() == "forkserver"
         for (forked_images, forked_labels), (served_images, served_labels) in zip(forked, served, strict=True):
             assert torch.equal(forked_images, served_images) and torch.equal(forked_labels, served_labels)
     finally:
         dist.destroy_process_group()
+
+
+def test_an_unknown_worker_start_is_refused_naming_the_choices():
+    with pytest.raises(ValueError, match="fork, forkserver"):
+        make_batches(gradient_split(), WOOF, train=True, batch_size=3, device="cpu", seed=0, epoch=4,
+                     num_workers=2, worker_start="spawn")

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -14,6 +15,8 @@ from helpers import BN_RUN, bn_config, config_with, processes_in, run_outcome, s
 from helpers import train_launched as train
 from methods import PROJECT_ROOT
 from methods.data.batches import make_batches, shard_of
+from methods.engine import trainer
+from methods.engine.distributed import Group, Solo
 from methods.plan.world import SINGLE, World, launched_world
 from methods.plan.protocol import resolve
 from methods.plan.spec import RunSpec, SpecError
@@ -61,6 +64,18 @@ def test_processes_enter_the_protocol_only_when_there_are_several(tmp_path, monk
         "processes": 2, "per_process_batch": 4, "buffers": "rank 0's before every evaluation and save",
         "rng": "seed + rank"}
     assert two.hash != single.hash   # a cell never mixes a 1-process run with a 2-process one
+
+
+def test_the_trainer_builds_its_batches_with_the_loader_workers_its_team_asks_for(monkeypatch):
+    """One process forks its loader workers; a Group's start from a fork server (forking a rank that holds gloo or
+    NCCL threads can hang the worker, tests/test_data_batches.py)."""
+    asked = {}
+    monkeypatch.setattr(trainer, "make_batches", lambda *args, **options: asked.update(options))
+    for team, start in ((Solo(), "fork"), (Group(World(0, 2, 0)), "forkserver")):
+        training = SimpleNamespace(protocol=SimpleNamespace(facts=None, batch_size=4), spec=SimpleNamespace(seed=0),
+                                   device="cpu", runtime=SimpleNamespace(num_workers=2), team=team)
+        trainer._Training.batches(training, None, True, 0)
+        assert asked["worker_start"] == start and asked["shard"] == team.shard
 
 
 def test_a_batch_that_does_not_split_over_the_processes_is_refused(tmp_path, monkeypatch):

@@ -87,10 +87,11 @@ def add_class_partners(batches: list[torch.Tensor], labels: torch.Tensor,
 def make_batches(split: Split, facts: DatasetFacts, *, train: bool, batch_size: int,
                  device: torch.device | str, seed: int, epoch: int, num_workers: int = 0,
                  indices: torch.Tensor | None = None, views: int = 1, class_pairs: bool = False,
-                 shard: tuple[int, int] = (0, 1)) -> BatchStream:
+                 shard: tuple[int, int] = (0, 1), worker_start: str = "fork") -> BatchStream:
     """shard = (rank, processes): this process's part when several train one run. Training: every process plans
     the same global batches (same seeded order) and takes its contiguous share of each; evaluation: its contiguous
-    share of the samples. One process (the default) gets exactly what it always got."""
+    share of the samples. One process (the default) gets exactly what it always got. worker_start: how a file
+    loader's workers start, "fork" or "forkserver" (the engine's team says which; the batches are the same)."""
     supported = SUPPORTED_AUGMENT[type(split)]
     if facts.augment not in supported:
         raise DatasetError(f"{facts.name}: augment {facts.augment!r} is not supported for "
@@ -114,7 +115,7 @@ def make_batches(split: Split, facts: DatasetFacts, *, train: bool, batch_size: 
     if isinstance(split, StoreSplit):
         return StoreBatches(split, facts, batches, device, augment_seed, views)
     return LoaderBatches(split, facts, batches, device, augment_seed, num_workers,
-                         loader_seed=derive_seed(*streams, LOADER_STREAM), views=views)
+                         loader_seed=derive_seed(*streams, LOADER_STREAM), views=views, worker_start=worker_start)
 
 
 def shard_of(batch: torch.Tensor, rank: int, processes: int, class_pairs: bool = False) -> torch.Tensor:
@@ -197,14 +198,15 @@ class LoaderBatches:
     """A DataLoader over a FileSplit whose batches are moved to the device."""
 
     def __init__(self, split: FileSplit, facts: DatasetFacts, batches: list[torch.Tensor], device: torch.device,
-                 augment_seed: int | None, num_workers: int, loader_seed: int, views: int = 1):
+                 augment_seed: int | None, num_workers: int, loader_seed: int, views: int = 1,
+                 worker_start: str = "fork"):
         dataset = _FileDataset(split, file_transform(facts, train=augment_seed is not None), augment_seed, views)
         # an own generator keeps the loader from drawing its workers' base seed from the global RNG
         self.loader = DataLoader(dataset, batch_sampler=[batch.tolist() for batch in batches],
                                  num_workers=num_workers, pin_memory=device.type == "cuda",
                                  generator=torch.Generator().manual_seed(loader_seed),
                                  worker_init_fn=ignore_stop_signals if num_workers else None,
-                                 multiprocessing_context=worker_start(num_workers))
+                                 multiprocessing_context=loader_context(worker_start, num_workers))
         self.device = device
 
     def __len__(self) -> int:
@@ -233,15 +235,19 @@ class LoaderBatches:
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
 
 
-def worker_start(num_workers: int) -> str | None:
-    """How loader workers start: forked (the default) from a single process; from a fork server where
-    torch.distributed runs, since its communication threads may hold a lock at the moment of a fork, and a worker
-    forked then waits on that lock forever (seen: a 2-process gloo run whose worker hung before its first batch)."""
-    if num_workers and torch.distributed.is_available() and torch.distributed.is_initialized():
-        # the server imports these once; each worker forked from it then starts in milliseconds, not seconds
-        multiprocessing.set_forkserver_preload(["torch", "torchvision", "methods.data"])
-        return "forkserver"
-    return None
+WORKER_STARTS = ("fork", "forkserver")
+
+
+def loader_context(worker_start: str, num_workers: int) -> str | None:
+    """The DataLoader's multiprocessing context for workers that start as `worker_start` says: None (the platform's
+    fork) or "forkserver", whose server imports torch, torchvision and this package once, so that each worker forked
+    from it starts in milliseconds, not seconds."""
+    if worker_start not in WORKER_STARTS:
+        raise ValueError(f"worker_start {worker_start!r}: use one of {', '.join(WORKER_STARTS)}")
+    if not num_workers or worker_start == "fork":
+        return None
+    multiprocessing.set_forkserver_preload(["torch", "torchvision", "methods.data"])
+    return "forkserver"
 
 
 def ignore_stop_signals(_worker_id: int) -> None:

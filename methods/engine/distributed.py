@@ -24,6 +24,9 @@ from methods.plan.world import SINGLE, World
 class Solo:
     """One process: it speaks, holds the lock, and agrees with itself."""
 
+    # how its data loader's workers start (methods.data.batches.loader_context): forked, the default
+    worker_start = "fork"
+
     def __init__(self, world: World = SINGLE):
         self.world = world
 
@@ -98,6 +101,10 @@ class Solo:
 
 class Group(Solo):
     """Several processes, one of which (rank 0) speaks and writes."""
+
+    # torch.distributed's communication threads may hold a lock at the moment of a fork, and a loader worker forked
+    # then waits on it forever (seen: a 2-process gloo run whose worker hung before its first batch)
+    worker_start = "forkserver"
 
     def __init__(self, world: World, timeout_s: float = 1800):
         super().__init__(world)

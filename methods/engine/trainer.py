@@ -128,7 +128,8 @@ class _Training:
     def batches(self, split, train: bool, epoch: int, **extra):
         return make_batches(split, self.protocol.facts, train=train, batch_size=self.protocol.batch_size,
                             device=self.device, seed=self.spec.seed, epoch=epoch,
-                            num_workers=self.runtime.num_workers, shard=self.team.shard, **extra)
+                            num_workers=self.runtime.num_workers, shard=self.team.shard,
+                            worker_start=self.team.worker_start, **extra)
 
     def validate(self, epoch: int) -> dict:
         self.team.share_buffers(self.method)   # every process evaluates the network rank 0 saves

@@ -322,6 +322,16 @@ def test_an_analogue_entry_compares_cells_of_another_table():
     assert analogue.iloc[0]["better"] == "FocusNet, untrained reference"
 
 
+def test_a_claim_about_a_suites_table_is_checked_there_only_even_when_it_takes_the_papers_numbers():
+    """The recipe study (mnist_recipe) takes Table 2's paper numbers but is the suite's table: a preset without it
+    (the demo, the smoke grid) does not check its claim on its own tables, as it does a claim about Table 10."""
+    claim = {"id": "x", "sentence": "s", "scope": {"datasets": ["mnist"], "archs": ["lenet5_classic"]},
+             "better": "focusnet@{arch}.baseline", "worse": "baseline"}
+    tables = {"focus_controls": empty_cells("paper", "focus_controls")}
+    assert comparisons({"claims": [{**claim, "table": "mnist_recipe"}]}, tables).empty
+    assert len(comparisons({"claims": [{**claim, "table": "table10"}]}, tables)) == 1
+
+
 def test_the_forest_plot_names_every_compared_cell_and_comparison(tmp_path):
     from methods.report.figures import forest_figure, plot_forest
     report = build_report("paper", PROJECT_ROOT)

@@ -185,8 +185,14 @@ def _applies(claim: dict, table, names: set[str]) -> bool:
     suite's tables is checked there only."""
     if table.name == claim["table"]:
         return True
-    about_a_paper_table = config.grid().get(claim["table"], {}).get("paper_table") is not None
-    return claim["table"] not in names and about_a_paper_table and table.spec.get("paper_table") is None
+    about_a_paper_table = is_paper_table(claim["table"], config.grid().get(claim["table"], {}))
+    return claim["table"] not in names and about_a_paper_table and not is_paper_table(table.name, table.spec)
+
+
+def is_paper_table(name: str, spec: dict) -> bool:
+    """One of the paper's tables: its paper numbers are its own (a suite's table may take them from one, as the
+    recipe study takes Table 2's, and stays the suite's)."""
+    return spec.get("paper_table") == name
 
 
 def _claim_pairs_by_scope(claim: dict, tables: dict):

@@ -1,6 +1,6 @@
 """What starting the DataLoader workers from a fork server costs (methods/data/batches.py loader_context, which
-the engine's Group asks for in distributed runs) against forking them: the time to each epoch's first batch, 2 workers, the synthetic Imagewoof
-split at 64 px, the loader the trainer builds. benchmarks/loader-worker-start.md:
+the engine's Group asks for in distributed runs) against forking them: the time to each epoch's first batch, 2
+workers, the synthetic Imagewoof split at 64 px, the loader the trainer builds. benchmarks/loader-worker-start.md:
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/loader_worker_start.py fork
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/loader_worker_start.py forkserver

@@ -10,6 +10,7 @@ import pytest
 
 from methods import PROJECT_ROOT
 from methods.plan.grid import preset_of_target
+from methods.runs.artifacts import add_verifications
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(PROJECT_ROOT / "Snakefile")]
 
@@ -136,3 +137,12 @@ def test_backfilling_resumes_adds_the_field_from_the_log_and_changes_nothing_els
     assert written == record
     before = (run / "metrics.json").read_bytes()
     assert jobs.backfill_resumes(tmp_path) == [] and (run / "metrics.json").read_bytes() == before   # once only
+
+
+def test_checks_of_one_run_made_in_two_places_merge_without_losing_or_repeating_one(tmp_path):
+    path = tmp_path / "verified.json"
+    mine, theirs = {"checked": "2026-12-07T10:00:00+00:00", "epochs": 2}, {"checked": "2026-12-06T09:00:00+00:00"}
+    assert add_verifications(path, [mine]) == [mine]
+    assert add_verifications(path, [theirs, mine]) == [theirs]   # the one held already is not added again
+    assert json.loads(path.read_text()) == [mine, theirs]
+    assert add_verifications(path, [mine]) == [] and json.loads(path.read_text()) == [mine, theirs]

@@ -44,13 +44,8 @@ for commit in "${commits[@]}"; do
     added=$("$PY" -c "
 import json, sys
 from pathlib import Path
-from methods.runs.files import save_json
-made, held = Path(sys.argv[1]), Path(sys.argv[2])
-kept = json.loads(held.read_text()) if held.exists() else []
-added = [check for check in json.loads(made.read_text()) if check not in kept]
-if added:
-    save_json(kept + added, held)
-print(len(added))" "$tree/$check" "$check")
+from methods.runs.artifacts import add_verifications
+print(len(add_verifications(Path(sys.argv[2]), json.loads(Path(sys.argv[1]).read_text()))))" "$tree/$check" "$check")
     [ "$added" = 0 ] || echo "$check (checked at $commit: $added added)"
   done
 done

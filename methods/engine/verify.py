@@ -8,7 +8,6 @@ installed only when the whole record came out identical (rebuild_weights).
 from __future__ import annotations
 
 import csv
-import json
 import re
 import shutil
 import tempfile
@@ -23,10 +22,9 @@ from methods.engine.trainer import RunError, train_run
 from methods.plan.protocol import Protocol
 from methods.plan.spec import RunSpec
 from methods.runs import files
-from methods.runs.artifacts import EPOCHS, METRICS, MODEL, ArtifactError, RunArtifacts
+from methods.runs.artifacts import EPOCHS, METRICS, MODEL, VERIFIED, ArtifactError, RunArtifacts, add_verifications
 
 TIMINGS = ("epoch_time_s", "elapsed_s")
-RECORD = "verified.json"   # in the run directory: every recorded verification of it (`verify --record`)
 
 
 class VerifyError(RuntimeError):
@@ -233,10 +231,8 @@ def stage_reference(reference: Protocol, root: Path, scratch: Path, runtime, say
 
 def append_record(outcome: Outcome, root: Path = Path(".")) -> Path:
     """Add the outcome to the run directory's verified.json (earlier records kept)."""
-    path = RunArtifacts(outcome.spec, root).directory / RECORD
-    records = json.loads(path.read_text()) if path.exists() else []
-    records.append(outcome.record())
-    files.save_json(records, path)
+    path = RunArtifacts(outcome.spec, root).directory / VERIFIED
+    add_verifications(path, [outcome.record()])
     return path
 
 

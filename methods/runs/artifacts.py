@@ -55,6 +55,16 @@ COLLAPSE_FACTOR = 1.5
 _RESUMED = re.compile(r"resuming at epoch (\d+)(?:, step (\d+))?")
 
 
+def add_verifications(path: Path, records: list[dict]) -> list[dict]:
+    """Add to a run's verified.json the records it does not hold yet, after the ones it holds (none is ever
+    dropped: two copies of one run, each checked elsewhere, merge); the records added."""
+    held = json.loads(path.read_text()) if path.exists() else []
+    added = [record for record in records if record not in held]
+    if added:
+        files.save_json(held + added, path)
+    return added
+
+
 class ArtifactError(RuntimeError):
     pass
 

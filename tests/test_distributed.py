@@ -7,11 +7,12 @@ import sys
 import time
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 
 import methods
-from helpers import BN_RUN, bn_config, config_with, processes_in, run_outcome, same
+from helpers import BN_RUN, TIMING_COLUMNS, bn_config, config_with, processes_in, run_outcome, same
 from helpers import train_launched as train
 from methods import PROJECT_ROOT
 from methods.data.batches import make_batches, shard_of
@@ -166,26 +167,84 @@ def uninterrupted_bn(tmp_path_factory):
     return root, config
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("fault, status", [
+# Every way a scheduler or a user stops a job, each at step 1 of epoch 1 of the BN run (8 steps an epoch)
+STOPS = [
     ("rank0:sigterm-group@step-1-1", 143),    # scancel without --signal: SIGTERM to every process, workers included
     ("rank0:sigterm-launcher@step-1-1", 143),  # the launcher (torchrun), which passes it on
     ("rank0:sigusr1-launcher@step-1-1", 143),  # SLURM's warning before the time limit, to the launcher
     ("rank0:kill-launcher@step-1-1", -9),     # kill -9 of the launcher: its processes get SIGTERM from the kernel
-])
-def test_a_stop_signal_to_any_process_checkpoints_exits_143_leaves_no_process_and_resumes_identical(
-        uninterrupted_bn, fault, status):
-    root, config = uninterrupted_bn
+]
+
+
+def stop_bn(root, config, fault, status):
+    """The BN run in its own folder under `root`, stopped by `fault`: it exits `status`, without a traceback
+    (but for kill -9), leaving last.pt and no process. Its folder."""
     where = root / fault.replace(":", "-").replace("@", "-")
     stopped = train(where, config, fault=fault, run=BN_RUN, workers=2)
     assert stopped.returncode == status, stopped.stdout[-3000:] + stopped.stderr[-3000:]
     assert "Traceback" not in stopped.stderr or status == -9, stopped.stderr[-3000:]
     assert (where / BN_RUN.directory / "last.pt").exists(), stopped.stdout[-3000:] + stopped.stderr[-3000:]
     assert processes_in(where) == []
+    return where
+
+
+def training_state(folder):
+    """What a resume starts from in folder's last.pt: all of it but the time spent and the attempts' provenance."""
+    saved = torch.load(folder / BN_RUN.directory / "last.pt", map_location="cpu", weights_only=False)
+    saved["rows"] = [{k: v for k, v in row.items() if k not in TIMING_COLUMNS} for row in saved["rows"]]
+    return {k: v for k, v in saved.items() if k not in ("elapsed_s", "attempts")}
+
+
+def same_state(a, b) -> bool:
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same_state(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(map(same_state, a, b))
+    if isinstance(a, np.ndarray):
+        return isinstance(b, np.ndarray) and np.array_equal(a, b)
+    return a == b
+
+
+@pytest.fixture(scope="module")
+def stopped_and_resumed_bn(uninterrupted_bn):
+    """The first of STOPS, its training state read, then resumed to its end: (that state, its folder)."""
+    root, config = uninterrupted_bn
+    where = stop_bn(root, config, *STOPS[0])
+    state = training_state(where)
     resumed = train(where, config, run=BN_RUN, workers=2)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     assert "resuming at epoch 1, step 2" in resumed.stdout
+    return state, where
+
+
+@pytest.mark.slow
+def test_a_run_stopped_mid_epoch_with_loader_workers_resumes_identical(uninterrupted_bn, stopped_and_resumed_bn):
+    root, _ = uninterrupted_bn
+    _, where = stopped_and_resumed_bn
     assert same(run_outcome(where, BN_RUN), run_outcome(root / "whole", BN_RUN))
+
+
+def test_two_checkpoints_differing_in_one_weight_or_rng_state_are_not_the_same_state():
+    state = {"method": {"w": torch.zeros(3)}, "rng": {"numpy": ("MT19937", np.arange(4), 0)}, "epoch": 1}
+    assert same_state(state, {"method": {"w": torch.zeros(3)}, "rng": {"numpy": ("MT19937", np.arange(4), 0)},
+                              "epoch": 1})
+    assert not same_state(state, {**state, "method": {"w": torch.tensor([0.0, 0.0, 1e-7])}})
+    assert not same_state(state, {**state, "rng": {"numpy": ("MT19937", np.arange(1, 5), 0)}})
+    assert not same_state(state, {**state, "epoch": 0})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault, status", STOPS[1:])
+def test_a_stop_signal_to_any_process_checkpoints_exits_143_leaves_no_process_and_the_first_stops_state(
+        uninterrupted_bn, stopped_and_resumed_bn, fault, status):
+    """Each other stop leaves the very checkpoint the first stop left (whose resume is identical to the
+    uninterrupted run, above): so each would resume identical too, without training each to its end."""
+    root, config = uninterrupted_bn
+    first, _ = stopped_and_resumed_bn
+    where = stop_bn(root, config, fault, status)
+    assert same_state(training_state(where), first)
 
 
 @pytest.mark.slow

@@ -3,7 +3,6 @@ and read back (`read`: None when absent, the file set aside when unreadable), an
 deployed network's file (model.pt) is methods.engine.weights'."""
 from __future__ import annotations
 
-import io
 import random
 import time
 from dataclasses import dataclass, field, fields
@@ -76,11 +75,13 @@ _REQUIRED = ("epoch", "elapsed_s", "protocol_hash", "method", "optimizer", "sche
 
 
 def save_torch(obj, path: Path) -> None:
-    """torch.save through a buffer: saved to a file, the archive's inner folder is named after the (random)
-    temporary file, so identical weights gave different bytes; from a buffer it is always 'archive'."""
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    atomic_write(path, lambda tmp: Path(tmp).write_bytes(buffer.getbuffer()))
+    """torch.save to an open file, not to its name: saved to a name, the archive's inner folder is named after the
+    (random) temporary file, so identical weights gave different bytes; to a file object it is always 'archive'.
+    (Through an in-memory buffer the bytes are the same, but a ResNet's checkpoint is copied once more.)"""
+    def write(tmp):
+        with open(tmp, "wb") as file:
+            torch.save(obj, file)
+    atomic_write(path, write)
 
 
 def rng_state() -> dict:

@@ -14,7 +14,7 @@ from methods.plan.protocol import resolve
 
 from methods import PROJECT_ROOT, cpu_isa
 from methods.plan.config import read_yaml, validate, ConfigError
-from methods.engine import lifecycle
+from methods.engine import lifecycle, provenance
 from methods.engine.trainer import RunError, Runtime, train_run
 from methods.engine.verify import (Difference, VerifyError, first_difference, rebuild_weights, recorded_threads,
                                    verify_run)
@@ -122,6 +122,51 @@ def test_metrics_record_provenance_and_no_resumes(finished):
     assert metrics["resumes"] == []
 
 
+def test_the_host_identity_is_a_keyed_hash_of_each_id_the_host_has(tmp_path):
+    machine, boot, empty = tmp_path / "machine-id", tmp_path / "boot_id", tmp_path / "empty"
+    machine.write_text("3d1219c7c4c5404aaa1f6d2a48adfda4\n")
+    boot.write_text("a06c2384-13d6-41b0-8a3b-978b2b8b7d21\n")
+    empty.write_text("\n")
+    identity = provenance.host_identity({"machine": machine, "boot": boot, "none": tmp_path / "absent",
+                                         "blank": empty})
+    assert set(identity) == {"machine", "boot"}
+    assert all(len(value) == 16 and int(value, 16) >= 0 for value in identity.values())
+    assert "3d1219c7" not in json.dumps(identity) and "a06c2384" not in json.dumps(identity)   # never the raw ids
+    machine.write_text("3d1219c7c4c5404aaa1f6d2a48adfda5\n")   # one digit off: another hash
+    assert provenance.host_identity({"machine": machine})["machine"] != identity["machine"]
+    assert provenance.host_identity({"boot": boot}) == {"boot": identity["boot"]}   # stable, whitespace stripped
+
+
+def test_the_host_relation_is_the_closest_of_the_machines_that_trained_a_run():
+    def attempt(machine=None, boot=None):
+        return {"host_identity": {k: v for k, v in (("machine", machine), ("boot", boot)) if v}}
+    here = attempt("m1", "b1")
+    relation = provenance.host_relation
+    assert relation([attempt("m1", "b1")], here) == provenance.SAME_BOOT
+    assert relation([attempt("m1", "b0")], here) == provenance.SAME_MACHINE
+    assert relation([attempt("m2", "b2")], here) == provenance.ANOTHER_MACHINE
+    assert relation([{}], here) == relation([attempt(boot="b0")], here) == provenance.UNKNOWN
+    assert relation([attempt("m2", "b2")], {}) == provenance.UNKNOWN   # this host has no ids to compare
+    # a run resumed here is not verified elsewhere, and one resumed where no identity was kept is not known to be
+    assert relation([attempt("m2", "b2"), attempt("m1", "b0")], here) == provenance.SAME_MACHINE
+    assert relation([attempt("m2", "b2"), {}], here) == provenance.UNKNOWN
+    assert relation([attempt("m2", "b2"), attempt("m3", "b3")], here) == provenance.ANOTHER_MACHINE
+
+
+def test_verify_says_whether_it_ran_on_another_machine_than_the_run(finished):
+    path = finished / BASELINE.directory / "metrics.json"
+    metrics = json.loads(path.read_text())
+    assert metrics["provenance"]["host_identity"] == provenance.host_identity()
+    metrics["provenance"]["host_identity"] = {"machine": "0" * 16, "boot": "1" * 16}
+    path.write_text(json.dumps(metrics))
+    outcome = verify_run(resolve(BASELINE), 1, RUNTIME, root=finished)
+    assert outcome.identical and outcome.host == provenance.ANOTHER_MACHINE
+    assert outcome.record()["host"] == provenance.ANOTHER_MACHINE
+    metrics["resumes"] = [{"epoch": 1, "step": 3, "provenance": {}}]   # resumed where no identity was kept
+    path.write_text(json.dumps(metrics))
+    assert verify_run(resolve(BASELINE), 1, RUNTIME, root=finished).host == provenance.UNKNOWN
+
+
 def test_stop_after_epoch_keeps_the_checkpoint_and_writes_no_metrics(tmp_path):
     from dataclasses import replace
     result = train_run(resolve(BASELINE), replace(RUNTIME, stop_after_epoch=1), root=tmp_path)
@@ -134,7 +179,8 @@ def test_verify_says_identical_and_never_touches_the_run(finished):
     directory = finished / BASELINE.directory
     before = {path.name: path.read_bytes() for path in directory.iterdir() if path.is_file() and path.name != ".lock"}
     outcome = verify_run(resolve(BASELINE), 1, RUNTIME, root=finished)
-    assert outcome.identical and outcome.lines() == [f"{BASELINE.directory}: identical for 1 epoch"]
+    assert outcome.identical and outcome.lines() == [f"{BASELINE.directory}: identical for 1 epoch",
+                                                     f"  rerun on {provenance.SAME_BOOT}"]
     after = {path.name: path.read_bytes() for path in directory.iterdir() if path.is_file() and path.name != ".lock"}
     assert after == before
 
@@ -221,6 +267,7 @@ def test_committed_mnist_baseline_reproduces_its_first_two_epochs(tmp_path):
                          str(SHARED_MNIST), "--scratch", str(tmp_path))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "identical for 2 epochs" in result.stdout
+    assert f"rerun on {provenance.UNKNOWN}" in result.stdout   # committed before records held a host identity
 
 
 def test_committed_demo_run_reproduces_its_first_two_epochs(tmp_path):

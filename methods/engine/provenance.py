@@ -1,16 +1,19 @@
 """What decides a run's floating point beyond its protocol: the host's CPU, the kernels torch and oneDNN chose,
-threads; on a GPU its name, CUDA/cuDNN versions and the TF32 / determinism switches. Recorded in metrics.json
-(`provenance`) and compared by `python -m methods verify` when a rerun differs."""
+threads; on a GPU its name, CUDA/cuDNN versions and the TF32 / determinism switches; and which machine and boot it
+was (`host_identity`, keyed hashes). Recorded in metrics.json (`provenance`) and compared by `python -m methods
+verify`: the numeric keys when a rerun differs, the identity to say whether the rerun ran on another machine."""
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import hmac
 import os
 import platform
 import re
 import sys
 import tempfile
 from functools import lru_cache
+from pathlib import Path
 
 import torch
 
@@ -27,6 +30,7 @@ def collect(device: torch.device | None = None) -> dict:
         "onednn_isa": onednn_isa(),
         "threads": torch.get_num_threads(),
         "machine": platform.machine(),
+        "host_identity": host_identity(),
     }
     if device is not None and device.type == "cuda":
         record.update({
@@ -94,3 +98,44 @@ def onednn_isa() -> str:
 # Keys that tell two hosts' kernels apart; a rerun that differs names those that differ from the record.
 NUMERIC_KEYS = ("host_cpu", "host_isa", "cpu_isa", "aten_cpu_capability", "onednn_version", "onednn_isa", "threads",
                 "gpu", "cuda", "cudnn", "tf32_matmul", "tf32_cudnn", "cudnn_deterministic")
+
+
+# Where a Linux host keeps its identity: systemd's machine id (fixed at install; VMs cloned from one image may share
+# it) and the kernel's id of the current boot (new at every boot, so never shared by two running machines).
+IDENTITY_FILES = {"machine": Path("/etc/machine-id"), "boot": Path("/proc/sys/kernel/random/boot_id")}
+# systemd asks that the machine id itself never be published, only an application-keyed hash of it.
+IDENTITY_KEY = b"focusnet-suite host identity"
+
+
+def host_identity(files: dict[str, Path] = IDENTITY_FILES) -> dict[str, str]:
+    """This machine and boot as 16-hex keyed hashes of their ids; an id the host does not have is left out."""
+    identity = {}
+    for name, path in files.items():
+        with contextlib.suppress(OSError):
+            raw = path.read_text().strip()
+            if raw:
+                identity[name] = hmac.new(IDENTITY_KEY, raw.encode(), "sha256").hexdigest()[:16]
+    return identity
+
+
+SAME_BOOT = "the same boot of the machine that trained it"
+SAME_MACHINE = "the machine that trained it, booted again (or a VM cloned from the same image: same machine id)"
+UNKNOWN = "unknown: its record has no host identity (made before provenance held one)"
+ANOTHER_MACHINE = "another machine (its machine id differs)"
+_CLOSENESS = (SAME_BOOT, SAME_MACHINE, UNKNOWN, ANOTHER_MACHINE)
+
+
+def host_relation(attempts: list[dict], here: dict) -> str:
+    """Where `here` (a provenance) stands to the machines that trained a run (the provenance of each of its
+    attempts, first start and resumes): the closest of them, so "another machine" holds only when every attempt
+    recorded a machine id and none is this one's."""
+    return min((_relation(attempt.get("host_identity") or {}, here.get("host_identity") or {})
+                for attempt in attempts), key=_CLOSENESS.index, default=UNKNOWN)
+
+
+def _relation(recorded: dict, here: dict) -> str:
+    if recorded.get("boot") and recorded.get("boot") == here.get("boot"):
+        return SAME_BOOT
+    if recorded.get("machine") and here.get("machine"):
+        return SAME_MACHINE if recorded["machine"] == here["machine"] else ANOTHER_MACHINE
+    return UNKNOWN

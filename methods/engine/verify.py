@@ -50,6 +50,7 @@ class Outcome:
     provenance_changes: dict = field(default_factory=dict)   # key -> (recorded, this machine)
     this_machine: dict = field(default_factory=dict)
     recorded_provenance: bool = False
+    host: str = provenance.UNKNOWN   # this machine against those that trained the run (provenance.host_relation)
     weights: bytes | None = None   # the rerun's model.pt, when it ran every epoch and came out identical
 
     @property
@@ -57,9 +58,10 @@ class Outcome:
         return self.difference is None
 
     def lines(self) -> list[str]:
+        here = f"  rerun on {self.host}"
         if self.identical:
-            return [f"{self.spec.directory}: identical for {self.epochs} epoch{'s' if self.epochs != 1 else ''}"]
-        lines = [f"{self.spec.directory}: DIFFERS at {self.difference}"]
+            return [f"{self.spec.directory}: identical for {self.epochs} epoch{'s' if self.epochs != 1 else ''}", here]
+        lines = [f"{self.spec.directory}: DIFFERS at {self.difference}", here]
         if not self.recorded_provenance:
             lines.append("  the run recorded no provenance (made before metrics.json had it); this machine: "
                          + _describe(self.this_machine))
@@ -73,7 +75,7 @@ class Outcome:
     def record(self) -> dict:
         return {"checked": datetime.now(timezone.utc).isoformat(timespec="seconds"), "epochs": self.epochs,
                 "identical": self.identical, "difference": str(self.difference) if self.difference else None,
-                "provenance": self.this_machine,
+                "provenance": self.this_machine, "host": self.host,
                 "command": f"python -m methods verify {self.spec.directory} --epochs {self.epochs}"}
 
 
@@ -142,7 +144,7 @@ def verify_run(protocol: Protocol, epochs: int | None, runtime, root: Path = Pat
         else:
             say(f"[{spec.directory}] reusing the finished rerun in {scratch}")
         difference = first_difference(recorded, read_raw_rows(rerun_files.epochs_path), epochs)
-        outcome = _outcome(spec, epochs, difference, metrics.get("provenance"))
+        outcome = _outcome(spec, epochs, difference, metrics)
         if outcome.identical and epochs == last_epoch and rerun_files.model_path.exists():
             outcome.weights = rerun_files.model_path.read_bytes()
         return outcome
@@ -151,11 +153,14 @@ def verify_run(protocol: Protocol, epochs: int | None, runtime, root: Path = Pat
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _outcome(spec, epochs, difference, recorded: dict | None) -> Outcome:
+def _outcome(spec, epochs, difference, metrics: dict) -> Outcome:
     here = provenance.collect(torch.device("cuda") if torch.cuda.is_available() else None)
+    recorded = metrics.get("provenance")
     changes = {} if not recorded else {key: (recorded.get(key), here.get(key)) for key in provenance.NUMERIC_KEYS
                                        if (key in recorded or key in here) and recorded.get(key) != here.get(key)}
-    return Outcome(spec, epochs, difference, changes, here, recorded is not None)
+    attempts = [recorded or {}] + [resume.get("provenance") or {} for resume in metrics.get("resumes") or []]
+    return Outcome(spec, epochs, difference, changes, here, recorded is not None,
+                   provenance.host_relation(attempts, here))
 
 
 def _finished_metrics(artifacts: RunArtifacts) -> dict:

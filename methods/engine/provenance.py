@@ -120,7 +120,8 @@ def host_identity(files: dict[str, Path] = IDENTITY_FILES) -> dict[str, str]:
 
 SAME_BOOT = "the same boot of the machine that trained it"
 SAME_MACHINE = "the machine that trained it, booted again (or a VM cloned from the same image: same machine id)"
-UNKNOWN = "unknown: its record has no host identity (made before provenance held one)"
+UNKNOWN = ("unknown: no machine id to compare (a record made before provenance held one, a resume whose identity "
+           "was not kept, or a host without /etc/machine-id)")
 ANOTHER_MACHINE = "another machine (its machine id differs)"
 _CLOSENESS = (SAME_BOOT, SAME_MACHINE, UNKNOWN, ANOTHER_MACHINE)
 
